@@ -1,0 +1,18 @@
+"""cosa-eval: controllable safety alignment, measured inside lm-evaluation-harness."""
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+
+def tasks_dir() -> Path:
+    """Folder of the lm_eval task YAMLs (``tasks/`` in a checkout, packaged in a wheel)."""
+    from . import _tasks
+    return Path(_tasks.__path__[0])
+
+
+def judges_dir() -> Path:
+    """Folder of the shipped judge definitions (``judges/``)."""
+    from . import _judges
+    return Path(_judges.__path__[0])

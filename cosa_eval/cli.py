@@ -1,0 +1,57 @@
+"""``cosa-eval``: one entry point, one small module per subcommand (imported only when used)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import CosaError, exit_with
+
+# subcommand -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("cosa_eval.run_eval", "run lm_eval with the cosa-eval tasks on its include path"),
+    "judge": ("cosa_eval.judging.cli", "judge lm_eval samples_*.jsonl files and score them"),
+    "leaderboard": ("cosa_eval.scoring.cli", "merge judged runs into results/ CSVs, markdown, HTML and a plot"),
+    "judge-agreement": ("cosa_eval.judging.agreement_cli", "agreement between judges and with human labels"),
+    "train": ("cosa_eval.train.cli", "CoSAlign training pipeline steps (label, synthesize, ..., sft, dpo)"),
+    "demo": ("cosa_eval.demo", "run the whole pipeline offline on a small real model"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cosa-eval",
+        description="Measure controllable safety alignment (CoSA-Score) with lm-evaluation-harness.",
+        epilog="Run 'cosa-eval COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"cosa-eval {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(module=module)
+        if name != "eval":
+            importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["eval"] and not {"-h", "--help"} & set(argv[1:2]):
+            from .run_eval import run_lm_eval
+            return run_lm_eval(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(importlib.import_module(args.module).main(args) or 0)
+    except CosaError as error:
+        exit_with(error)
+    except KeyboardInterrupt:
+        exit_with("interrupted; answered judge calls are kept in the cache, re-run to resume", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

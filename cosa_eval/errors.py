@@ -1,0 +1,15 @@
+"""User-facing errors: one line that says what is wrong and what to do."""
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+
+class CosaError(Exception):
+    """An error caused by the user's input or setup; printed as one line, never as a traceback."""
+
+
+def exit_with(error: CosaError | str, code: int = 2) -> NoReturn:
+    """Print ``cosa-eval: error: ...`` on stderr and leave with a non-zero status (no traceback)."""
+    print(f"cosa-eval: error: {error}", file=sys.stderr)
+    raise SystemExit(code)

@@ -1,0 +1,1 @@
+"""Judge definitions shipped with cosa-eval (importable so a wheel carries them)."""
