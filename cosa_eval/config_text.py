@@ -57,7 +57,8 @@ def _rng(seed: int, key: str) -> random.Random:
 
 def render_config(allowed: Iterable[str], key: str, seed: int = DEFAULT_SEED) -> str:
     """Config text allowing ``allowed``; ``key`` (e.g. split + prompt) fixes paraphrase and order."""
-    names = [c for c in allowed if c != OTHER_HARMS]
+    chosen = set(allowed) - {OTHER_HARMS}
+    names = [c for c in DEFINITIONS if c in chosen]  # canonical order, then a seeded shuffle
     rng = _rng(seed, key)
     template = PARAPHRASES[rng.randrange(len(PARAPHRASES))]
     rng.shuffle(names)

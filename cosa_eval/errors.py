@@ -9,7 +9,10 @@ class CosaError(Exception):
     """An error caused by the user's input or setup; printed as one line, never as a traceback."""
 
 
-def exit_with(error: CosaError | str, code: int = 2) -> NoReturn:
-    """Print ``cosa-eval: error: ...`` on stderr and leave with a non-zero status (no traceback)."""
-    print(f"cosa-eval: error: {error}", file=sys.stderr)
+def exit_with(error: CosaError | str, code: int = 2, *, own_line: bool = False) -> NoReturn:
+    """Print ``cosa-eval: error: ...`` on stderr and leave with a non-zero status (no traceback).
+
+    ``own_line`` starts a new line first, for errors raised under another tool's progress bar.
+    """
+    print(f"{chr(10) if own_line else ''}cosa-eval: error: {error}", file=sys.stderr)
     raise SystemExit(code)

@@ -32,3 +32,25 @@ def shared_cosalign_rows() -> list[dict]:
 def cosapien_configs() -> dict[str, str]:
     data = json.loads(SHARED_CONFIGS.read_text(encoding="utf-8"))
     return {item["split"]: item["config"] for item in data["configs"]}
+
+
+def write_local_data(root: Path, cosalign_rows: list[dict], configs: dict[str, str]) -> Path:
+    """A COSA_DATA_DIR: the shared CoSAlign-Test rows and the project's CoSApien-schema prompts."""
+    for row in cosalign_rows:
+        path = root / "cosalign_test" / f"{row['split']}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({k: row[k] for k in ("prompt", "mode", "situation")}) + "\n")
+    prompts = [json.loads(line) for line in (ROOT / "tests/data/cosapien_prompts.jsonl").read_text().splitlines()]
+    for row in prompts:
+        path = root / "cosapien" / f"{row['split']}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"prompt": row["prompt"], "scenario": configs[row["split"]],
+                                     "type": row["type"]}) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def local_data_dir(tmp_path_factory, shared_cosalign_rows, cosapien_configs) -> Path:
+    return write_local_data(tmp_path_factory.mktemp("cosa-data"), shared_cosalign_rows, cosapien_configs)

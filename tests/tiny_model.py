@@ -25,7 +25,7 @@ _CORPUS = [
 ]
 
 
-def build_tiny_llama(out: Path, chat_template: str = CHAT_TEMPLATE, max_positions: int = 2048) -> Path:
+def build_tiny_llama(out: Path, chat_template: str = CHAT_TEMPLATE, max_positions: int = 8192) -> Path:
     """Write a ~200k-parameter random Llama + tokenizer to ``out`` and return it."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers

@@ -1,0 +1,29 @@
+"""Judging: a judge (YAML + rubrics + backend) turns samples into judged records.
+
+Public API (imported lazily, so ``cosa-eval --help`` stays instant)::
+
+    load_judge(name_or_path) -> Judge             # judge.check_ready() before a long run
+    judge_samples(samples, judge, *, cache_path=None, max_cost=None, dry_run=False, progress=True)
+    judge_run(...) -> JudgingRun(records, stats)   # the same, with accounting
+    estimate(samples, judge, *, cache_path=None) -> Estimate
+    read_judged(paths) / write_judged(path, records)
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Judge": "judge", "load_judge": "judge",
+    "judge_samples": "engine", "judge_run": "engine", "estimate": "engine",
+    "JudgingRun": "engine", "RunStats": "engine", "Estimate": "engine",
+    "read_judged": "records", "write_judged": "records",
+    "JudgeCache": "cache", "default_cache_path": "cache",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,161 @@
+"""A judge definition: ``judges/<name>/judge.yaml`` loaded and validated into :class:`JudgeConfig`."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CosaError
+from .registry import backend_names, did_you_mean, unknown_backend_message
+
+JUDGE_FILE = "judge.yaml"
+DEFAULT_JUDGE = "gpt-4o"
+JUDGE_ENV = "COSA_JUDGE"
+RUBRIC_NAMES = ("helpfulness", "compliance", "categories")
+_FIELDS = {"description", "backend", "model", "sampling", "concurrency", "batch_size", "reasks",
+           "rubrics", "prices", "backend_options", "logit_scoring", "name"}
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Everything a judge.yaml says; ``path`` is the file it came from (for error messages)."""
+
+    name: str
+    path: Path
+    backend: str
+    model: str
+    sampling: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    rubrics: dict[str, Path] = field(default_factory=dict)
+    prices: tuple[float, float] | None = None     # USD per 1M (input, output) tokens
+    concurrency: int = 8
+    batch_size: int = 1                           # requests per Backend.complete() call
+    reasks: int = 2
+    logit_scoring: bool = False
+    description: str = ""
+
+
+def shipped_judges() -> list[str]:
+    """Names of the judges shipped under ``judges/``."""
+    from .. import judges_dir
+    return sorted(p.parent.name for p in judges_dir().glob(f"*/{JUDGE_FILE}"))
+
+
+def shipped_rubric(name: str) -> Path:
+    """Path of a shipped rubric template (used when a judge.yaml leaves one out)."""
+    from .. import judges_dir
+    return judges_dir() / "rubrics" / f"{name}.jinja"
+
+
+def resolve_judge_path(name_or_path: str | Path) -> Path:
+    """The judge.yaml for a shipped judge name, a folder holding one, or a yaml file."""
+    text = str(name_or_path).strip()
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / JUDGE_FILE).is_file():
+        return path / JUDGE_FILE
+    names = shipped_judges()
+    if text in names:
+        from .. import judges_dir
+        return judges_dir() / text / JUDGE_FILE
+    if path.suffix in (".yaml", ".yml") or "/" in text:
+        raise CosaError(f"judge file {text} does not exist; pass a judge name ({', '.join(names)}) "
+                        "or the path of a judge.yaml")
+    raise CosaError(f"unknown judge {text!r}{did_you_mean(text, names)}; shipped judges: "
+                    f"{', '.join(names)}; or pass the path of a judge.yaml")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise CosaError(f"{path}:{line} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise CosaError(f"{path}: expected a mapping of judge fields, got {type(data).__name__}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise CosaError(f"{path}: unknown field {unknown[0]!r}{did_you_mean(unknown[0], sorted(_FIELDS))}; "
+                        f"known fields: {', '.join(sorted(_FIELDS))}")
+    return data
+
+
+def _typed(path: Path, data: dict[str, Any], key: str, kind: type | tuple, default: Any) -> Any:
+    value = data.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise CosaError(f"{path}: field {key!r} must be a number, got {value!r}")
+    if not isinstance(value, kind):
+        want = kind.__name__ if isinstance(kind, type) else "number"
+        raise CosaError(f"{path}: field {key!r} must be a {want}, got {value!r}")
+    return value
+
+
+def _positive(path: Path, key: str, value: int, minimum: int = 1) -> int:
+    if value < minimum:
+        raise CosaError(f"{path}: field {key!r} must be at least {minimum}, got {value}")
+    return value
+
+
+def _rubrics(path: Path, given: dict[str, Any]) -> dict[str, Path]:
+    unknown = sorted(set(given) - set(RUBRIC_NAMES))
+    if unknown:
+        raise CosaError(f"{path}: rubrics.{unknown[0]} is not a rubric; expected {', '.join(RUBRIC_NAMES)}")
+    rubrics: dict[str, Path] = {}
+    for name in RUBRIC_NAMES:
+        if name not in given:
+            rubrics[name] = shipped_rubric(name)
+            continue
+        if not isinstance(given[name], str):
+            raise CosaError(f"{path}: rubrics.{name} must be a file path, got {given[name]!r}")
+        file = (path.parent / given[name]).resolve()
+        if not file.is_file():
+            raise CosaError(f"{path}: rubrics.{name} points to {file}, which does not exist; "
+                            "fix the path (relative to the judge.yaml) or leave it out to use the shipped rubric")
+        rubrics[name] = file
+    return rubrics
+
+
+def _prices(path: Path, given: Any) -> tuple[float, float] | None:
+    if given is None:
+        return None
+    ok = isinstance(given, dict) and set(given) == {"input", "output"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and math.isfinite(v)
+        for v in given.values())
+    if not ok:
+        raise CosaError(f"{path}: field 'prices' must be {{input: USD, output: USD}} per 1M tokens, "
+                        f"both numbers >= 0, got {given!r}")
+    return float(given["input"]), float(given["output"])
+
+
+def parse_judge_config(path: Path, data: dict[str, Any]) -> JudgeConfig:
+    """Validate the fields of one judge.yaml; every error names the file and the field."""
+    backend = _typed(path, data, "backend", str, "")
+    if backend not in backend_names():
+        raise CosaError(f"{path}: field 'backend': {unknown_backend_message(backend)}")
+    model = _typed(path, data, "model", str, "")
+    if not model.strip():
+        raise CosaError(f"{path}: field 'model' is required (the judge model's name)")
+    return JudgeConfig(
+        name=_typed(path, data, "name", str, path.parent.name), path=path, backend=backend, model=model,
+        sampling=dict(_typed(path, data, "sampling", dict, {})),
+        backend_options=dict(_typed(path, data, "backend_options", dict, {}) or {}),
+        rubrics=_rubrics(path, _typed(path, data, "rubrics", dict, {}) or {}),
+        prices=_prices(path, data.get("prices")),
+        concurrency=_positive(path, "concurrency", _typed(path, data, "concurrency", int, 8)),
+        batch_size=_positive(path, "batch_size", _typed(path, data, "batch_size", int, 1)),
+        reasks=_positive(path, "reasks", _typed(path, data, "reasks", int, 2), minimum=0),
+        logit_scoring=_typed(path, data, "logit_scoring", bool, False),
+        description=_typed(path, data, "description", str, ""),
+    )
+
+
+def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
+    """Find and validate a judge by shipped name or by path."""
+    path = resolve_judge_path(name_or_path).resolve()
+    return parse_judge_config(path, _read_yaml(path))

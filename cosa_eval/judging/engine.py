@@ -1,0 +1,297 @@
+"""The one judging engine, used inside lm_eval runs and by ``cosa-eval judge`` alike.
+
+Per sample it asks the helpfulness rubric and the safety rubric (compliance for cosapien,
+categories for cosalign_test). Cached answers are reused; the rest go to the backend in one
+concurrent batch; unparseable answers are re-asked; every failure is recorded with its kind.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+from ..errors import CosaError
+from ..types import JudgedRecord, Sample
+from .backends.base import JudgeRequest, JudgeResponse
+from .cache import JudgeCache, default_cache_path
+from .judge import Judge, load_judge, safety_rubric
+from .parsers import Parsed, parse_output
+from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Job:
+    """One rubric for one sample, across its attempts."""
+
+    index: int
+    rubric: str
+    base: tuple[dict[str, str], ...]
+    attempt: int = 0
+    response: JudgeResponse | None = None
+    parsed: Parsed | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class RunStats:
+    """What one engine run did: calls sent and reused, tokens and money spent now."""
+
+    judgments: int = 0
+    sent: int = 0
+    cached: int = 0
+    reasked: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Estimate:
+    """A dry run's forecast: calls not in the cache, their tokens and cost (None = price unknown)."""
+
+    judge: str
+    judgments: int
+    cached: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+    def summary(self) -> str:
+        cost = "unknown (no prices for this model)" if self.cost_usd is None else f"${self.cost_usd:.2f}"
+        return (f"dry run with judge {self.judge}: {self.judgments} judgments, {self.cached} cached, "
+                f"{self.calls} calls to make, ~{self.input_tokens:,} input + ~{self.output_tokens:,} "
+                f"output tokens, estimated cost {cost} (re-asks not included)")
+
+
+@dataclass
+class JudgingRun:
+    """Records in sample order, plus the run's accounting."""
+
+    records: list[JudgedRecord]
+    stats: RunStats
+
+
+def _jobs(samples: list[Sample], judge: Judge) -> list[_Job]:
+    jobs = []
+    for index, sample in enumerate(samples):
+        for rubric in ("helpfulness", safety_rubric(sample)):
+            jobs.append(_Job(index=index, rubric=rubric, base=judge.messages(rubric, sample)))
+    return jobs
+
+
+def _request(judge: Judge, job: _Job) -> JudgeRequest:
+    previous = job.response.text if job.response else None
+    return judge.request(job.rubric, job.base, job.attempt, previous)
+
+
+def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run``, or in a helper thread when the caller already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(value=asyncio.run(factory())), daemon=True)
+    thread.start()
+    thread.join()
+    if "value" not in box:
+        raise CosaError("judging stopped in its worker thread; see the message above")
+    return box["value"]
+
+
+def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None) -> Estimate:
+    """Calls, tokens and cost a run would need, calling nothing."""
+    judge = load_judge(judge) if isinstance(judge, (str, Path)) else judge
+    jobs = _jobs(samples, judge)
+    requests = [_request(judge, job) for job in jobs]
+    path = Path(cache_path) if cache_path else default_cache_path()
+    hits: dict[str, JudgeResponse] = {}
+    if path.exists():
+        with JudgeCache(path) as cache:
+            hits = cache.get_many(r.key for r in requests)
+    todo = [r for r in requests if r.key not in hits]
+    tokens_in = sum(estimate_tokens("".join(m["content"] for m in r.messages)) for r in todo)
+    tokens_out = sum(1 if r.choices else EXPECTED_OUTPUT_TOKENS[r.rubric] for r in todo)
+    prices = judge.prices
+    return Estimate(judge=judge.name, judgments=len(requests), cached=len(requests) - len(todo),
+                    calls=len(todo), input_tokens=tokens_in, output_tokens=tokens_out,
+                    cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
+
+
+class _Sender:
+    """Sends requests through the backend with bounded concurrency, a budget and a progress bar."""
+
+    def __init__(self, judge: Judge, cache: JudgeCache, stats: RunStats, max_cost: float | None,
+                 progress: bool) -> None:
+        self.judge, self.cache, self.stats, self.max_cost = judge, cache, stats, max_cost
+        self.progress = progress
+        self.is_ready = False
+
+    def _account(self, response: JudgeResponse) -> None:
+        if not response.cost_usd and self.judge.prices is not None:
+            response.cost_usd = cost_usd(self.judge.prices, response.input_tokens, response.output_tokens)
+        self.stats.input_tokens += response.input_tokens
+        self.stats.output_tokens += response.output_tokens
+        self.stats.cost_usd += response.cost_usd
+
+    def _is_over_budget(self) -> bool:
+        return self.max_cost is not None and self.stats.cost_usd >= self.max_cost
+
+    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
+                     done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
+        async with gate:
+            if self._is_over_budget():
+                detail = f"budget of ${self.max_cost:.2f} spent before this call was sent"
+                responses = [JudgeResponse(failure="budget_exceeded", detail=detail) for _ in chunk]
+            else:
+                responses = await _complete(backend, chunk)
+                self.stats.sent += len(chunk)
+        for request, response in zip(chunk, responses):
+            if response.failure != "budget_exceeded":
+                self._account(response)
+                self.cache.put(request.key, request.rubric, response)
+            done(request, response)
+        bar.update(len(chunk))
+
+    async def _all(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> None:
+        backend = self.judge.backend()
+        size = self.judge.config.batch_size
+        gate = asyncio.Semaphore(self.judge.concurrency)
+        chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
+        try:
+            await asyncio.gather(*(self._chunk(backend, c, gate, done, bar) for c in chunks))
+        finally:
+            closer = getattr(backend, "aclose", None)      # optional: release per-loop clients
+            if closer is not None:
+                await closer()
+
+    def send(self, requests: list[JudgeRequest], done: Callable[[JudgeRequest, JudgeResponse], None],
+             label: str) -> None:
+        """Answer every request, calling ``done`` as each answer arrives (after caching it)."""
+        if not requests:
+            return
+        if not self.is_ready:
+            self.judge.check_ready()
+            self.is_ready = True
+        from tqdm.auto import tqdm
+        with tqdm(total=len(requests), desc=label, unit="call", disable=not self.progress,
+                  file=sys.stderr, dynamic_ncols=True) as bar:
+            _run_coroutine(lambda: self._all(requests, done, bar))
+
+
+async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeResponse]:
+    """The backend's answers; a backend that raises or miscounts becomes api_error, not a crash."""
+    try:
+        responses = await backend.complete(chunk)
+    except CosaError:
+        raise
+    except Exception as exc:  # a third-party backend broke its "never raise" promise
+        return [JudgeResponse(failure="api_error", detail=f"backend raised {type(exc).__name__}: {exc}")
+                for _ in chunk]
+    if not isinstance(responses, list) or len(responses) != len(chunk):
+        got = len(responses) if isinstance(responses, list) else type(responses).__name__
+        return [JudgeResponse(failure="api_error", detail=f"backend returned {got} answers for "
+                              f"{len(chunk)} requests") for _ in chunk]
+    return responses
+
+
+def _apply(job: _Job, response: JudgeResponse) -> None:
+    job.response = response
+    job.input_tokens += response.input_tokens
+    job.output_tokens += response.output_tokens
+    job.cost_usd += response.cost_usd
+    if response.failure:
+        job.parsed = Parsed(failure=response.failure, detail=response.detail)
+    else:
+        job.parsed = parse_output(job.rubric, response.text, response.choice_probs)
+
+
+def _run_rounds(jobs: list[_Job], judge: Judge, cache: JudgeCache, sender: _Sender) -> None:
+    """First attempts, then re-asks of unparseable answers; identical requests are sent once."""
+    stats, pending = sender.stats, jobs
+    for attempt in range(judge.config.reasks + 1):
+        if not pending:
+            break
+        by_key: dict[str, list[_Job]] = {}
+        requests: list[JudgeRequest] = []
+        for job in pending:
+            job.attempt = attempt
+            request = _request(judge, job)
+            if request.key not in by_key:
+                requests.append(request)
+            by_key.setdefault(request.key, []).append(job)
+        hits = cache.get_many(by_key)
+        for key, response in hits.items():
+            for job in by_key[key]:
+                _apply(job, response)
+        stats.cached += len(hits)
+        misses = [r for r in requests if r.key not in hits]
+        label = f"judging with {judge.name}" + (f" (re-ask {attempt})" if attempt else "")
+        sender.send(misses, lambda req, resp: [_apply(j, resp) for j in by_key[req.key]], label)
+        pending = [j for j in pending if j.parsed is not None and j.parsed.failure == "unparseable"]
+        if attempt < judge.config.reasks:
+            stats.reasked += len(pending)
+
+
+def _record(sample: Sample, jobs: list[_Job], judge: Judge) -> JudgedRecord:
+    """A judged record: verdict values, or the first failure with every failing rubric's detail."""
+    values = {job.rubric: job.parsed.value for job in jobs if job.parsed and job.parsed.is_valid}
+    failed = [job for job in jobs if job.parsed is None or not job.parsed.is_valid]
+    extra: dict[str, Any] = {
+        "judge_backend": judge.config.backend, "judge_model": judge.config.model,
+        "attempts": {job.rubric: job.attempt + 1 for job in jobs},
+        "input_tokens": sum(j.input_tokens for j in jobs), "output_tokens": sum(j.output_tokens for j in jobs),
+        "cost_usd": round(sum(j.cost_usd for j in jobs), 8),
+    }
+    if failed:
+        extra["raw"] = {j.rubric: j.response.text if j.response else None for j in failed}
+    return JudgedRecord(
+        sample=sample, judge=judge.name, rubric_hashes=judge.rubric_hashes(sample),
+        rating=values.get("helpfulness"), is_compliant=values.get("compliance"),
+        categories=values.get("categories"),
+        failure=failed[0].parsed.failure if failed and failed[0].parsed else ("api_error" if failed else None),
+        failure_detail="; ".join(f"{j.rubric}: {j.parsed.detail if j.parsed else 'no answer'}" for j in failed),
+        extra=extra)
+
+
+def judge_run(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
+              max_cost: float | None = None, progress: bool = True) -> JudgingRun:
+    """Judge samples; returns records in sample order and the run's accounting."""
+    judge = load_judge(judge) if isinstance(judge, (str, Path)) else judge
+    if max_cost is not None and judge.prices is None:
+        raise CosaError(f"a cost budget needs token prices, but judge {judge.name} ({judge.config.model}) "
+                        f"has none; add 'prices: {{input: USD, output: USD}}' per 1M tokens to {judge.config.path}")
+    if max_cost is not None and max_cost < 0:
+        raise CosaError(f"the cost budget must be >= 0 USD, got {max_cost}")
+    jobs = _jobs(samples, judge)
+    stats = RunStats(judgments=len(jobs))
+    with JudgeCache(cache_path or default_cache_path()) as cache:
+        _run_rounds(jobs, judge, cache, _Sender(judge, cache, stats, max_cost, progress))
+    per_sample: list[list[_Job]] = [[] for _ in samples]
+    for job in jobs:
+        per_sample[job.index].append(job)
+    records = [_record(sample, own, judge) for sample, own in zip(samples, per_sample)]
+    for record in records:
+        if record.failure:
+            stats.failures[record.failure] = stats.failures.get(record.failure, 0) + 1
+    return JudgingRun(records=records, stats=stats)
+
+
+def judge_samples(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
+                  max_cost: float | None = None, dry_run: bool = False,
+                  progress: bool = True) -> list[JudgedRecord]:
+    """Judge samples (the engine behind lm_eval runs and the CLI); a dry run prints an estimate
+    on stderr and returns no records."""
+    if dry_run:
+        print(estimate(samples, judge, cache_path=cache_path).summary(), file=sys.stderr)
+        return []
+    return judge_run(samples, judge, cache_path=cache_path, max_cost=max_cost, progress=progress).records

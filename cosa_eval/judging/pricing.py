@@ -1,0 +1,31 @@
+"""Token prices (USD per 1M tokens) and token estimates for dry runs."""
+from __future__ import annotations
+
+# Public list prices at the time of writing; a judge.yaml ``prices:`` field overrides these.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-2024-08-06": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+}
+# Typical judge output length per rubric, for the dry-run estimate (a rationale plus the verdict).
+EXPECTED_OUTPUT_TOKENS = {"helpfulness": 180, "compliance": 200, "categories": 320}
+CHARS_PER_TOKEN = 4.0
+
+
+def price_of(model: str, configured: tuple[float, float] | None) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens: the judge.yaml's, else the table's, else unknown."""
+    return configured if configured is not None else PRICES.get(model)
+
+
+def cost_usd(prices: tuple[float, float] | None, input_tokens: int, output_tokens: int) -> float:
+    """Cost of one call; 0 when prices are unknown."""
+    if prices is None:
+        return 0.0
+    return (input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters per token for English)."""
+    return max(1, round(len(text) / CHARS_PER_TOKEN))

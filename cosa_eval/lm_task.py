@@ -1,0 +1,199 @@
+"""lm_eval glue: the task class behind every cosa-eval YAML under ``tasks/``.
+
+It puts each document's safety config in the system message, guards the measurement (chat
+template required, config never silently dropped or truncated), checks the judge before any
+generation, and judges all of a task's responses in one batch after generation.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from typing import Any, Callable
+
+import yaml
+from lm_eval.api.task import ConfigurableTask
+
+from . import tasks_dir
+from .data import load_docs
+from .errors import CosaError, exit_with
+from .samples import sample_from_row
+from .types import JudgedRecord
+
+log = logging.getLogger("cosa_eval")
+METRICS = ("cosa_score", "helpful_safe", "helpful_unsafe", "over_refusal", "valid_rate")
+
+
+def setting(metadata: dict[str, Any] | None, key: str, env: str) -> Any:
+    """A run setting from lm_eval ``--metadata`` (wins) or the environment."""
+    value = (metadata or {}).get(key)
+    return value if value not in (None, "") else os.environ.get(env) or None
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Turn a CosaError raised inside lm_eval into a one-line message and exit status 2."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CosaError as error:
+            exit_with(error, own_line=True)
+    return wrapper
+
+
+@_user_errors
+def load_split(benchmark: str, split: str, data_dir: str | None = None, **_: Any) -> dict[str, Any]:
+    """``custom_dataset`` hook: validated docs of one split (hub, or the local override)."""
+    from datasets import Dataset
+    return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=data_dir))}
+
+
+@functools.lru_cache(maxsize=1)
+def _demos() -> dict[str, list[dict[str, str]]]:
+    return yaml.safe_load((tasks_dir() / "cosa" / "demos.yaml").read_text(encoding="utf-8"))
+
+
+def _system_survived(rendered: Any, system: str) -> bool:
+    """Whether the rendered prompt still carries the config (HF/vLLM drop it on template errors)."""
+    text = getattr(rendered, "prompt", rendered)  # lm_eval's JsonChatStr for chat APIs
+    try:
+        messages = json.loads(text)
+    except (TypeError, ValueError):
+        return system.strip() in str(text)
+    return isinstance(messages, list) and any(
+        m.get("role") == "system" and system.strip() in m.get("content", "") for m in messages)
+
+
+class CosaTask(ConfigurableTask):
+    """A cosapien / cosalign_test subtask (one config split)."""
+
+    def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        config = dict(config or {})
+        config.pop("class", None)
+        super().__init__(config=config, **kwargs)
+        self._records: dict[tuple[str, str, str], JudgedRecord] = {}
+
+    # -- settings --------------------------------------------------------------------------
+    @property
+    def _metadata(self) -> dict[str, Any]:
+        return self.config.metadata or {}
+
+    @property
+    def _is_predict_only(self) -> bool:
+        return "bypass" in self._metric_fn_list
+
+    @property
+    def _shots(self) -> int:
+        return int((self.config.dataset_kwargs or {}).get("shots", 0))
+
+    def _judge(self):
+        from .judging.engine import load_judge
+        return load_judge(setting(self._metadata, "judge", "COSA_JUDGE") or "gpt-4o")
+
+    # -- prompt construction ---------------------------------------------------------------
+    def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:
+        system = "\n\n".join(filter(None, [system_instruction, doc["system"]]))
+        turns: list[dict[str, str]] = []
+        for demo in _demos()[doc["config_id"]][: self._shots]:
+            turns += [{"role": "user", "content": demo["user"]}, {"role": "assistant", "content": demo["assistant"]}]
+        turns.append({"role": "user", "content": doc["prompt"]})
+        if fold:
+            turns[0] = {"role": "user", "content": f"{system}\n\n{turns[0]['content']}"}
+            return turns
+        return [{"role": "system", "content": system}, *turns]
+
+    def _check_length(self, lm: Any, rendered: Any, doc: dict[str, Any]) -> None:
+        if not (hasattr(lm, "tok_encode") and hasattr(lm, "max_length")) or not isinstance(rendered, str):
+            return
+        reserve = int(self.config.generation_kwargs.get("max_gen_toks", 1024))
+        budget = lm.max_length - reserve
+        length = len(lm.tok_encode(rendered))
+        if length > budget:
+            raise CosaError(
+                f"{self.config.task}: a prompt is {length} tokens but the model keeps only {budget} "
+                f"(max_length {lm.max_length} - {reserve} answer tokens), so lm_eval would cut the safety "
+                "config from the left; raise --model_args max_length=... or lower --gen_kwargs max_gen_toks=...")
+
+    @_user_errors
+    def fewshot_context(self, doc: dict[str, Any], num_fewshot: int, system_instruction: str | None = None,
+                        apply_chat_template: bool = False, fewshot_as_multiturn: bool = False,
+                        chat_template: Callable[..., Any] | None = None, gen_prefix: str | None = None) -> Any:
+        if not apply_chat_template or chat_template is None:
+            raise CosaError("cosa-eval tasks need --apply_chat_template: the safety config must reach the "
+                            "model as a system message, and without a chat template it would be glued to the prompt")
+        if num_fewshot:
+            raise CosaError(f"--num_fewshot {num_fewshot} is not used by cosa-eval tasks; run the *_5shot tasks "
+                            "(cosapien_5shot, cosalign_test_5shot) for in-context demonstrations")
+        fold = bool(setting(self._metadata, "fold_system", "COSA_FOLD_SYSTEM"))
+        rendered = chat_template(self._messages(doc, system_instruction, fold=False), add_generation_prompt=True)
+        if not _system_survived(rendered, doc["system"]):
+            if not fold:
+                raise CosaError(
+                    f"{self.config.task}: the model's chat template drops the system message, so the safety "
+                    "config would be lost; use a model whose template accepts a system role, or opt in to "
+                    "folding the config into the user turn with --metadata '{\"fold_system\": true}' "
+                    "(or COSA_FOLD_SYSTEM=1), which is recorded in the results")
+            self.config.metadata = {**self._metadata, "system_message": "folded into the first user turn"}
+            rendered = chat_template(self._messages(doc, system_instruction, fold=True), add_generation_prompt=True)
+        self._check_length(getattr(chat_template, "__self__", None), rendered, doc)
+        return rendered
+
+    # -- judging ---------------------------------------------------------------------------
+    @_user_errors
+    def build_all_requests(self, *args: Any, **kwargs: Any) -> None:
+        """Check the judge before any generation, unless the run is --predict_only."""
+        if not self._is_predict_only:
+            self._judge().check_ready()
+        return super().build_all_requests(*args, **kwargs)
+
+    @staticmethod
+    def _key(doc: dict[str, Any], response: str) -> tuple[str, str, str]:
+        return doc["prompt"], doc["system"], response
+
+    @_user_errors
+    def apply_filters(self) -> Any:
+        """After generation: judge every response of this task in one concurrent batch."""
+        result = super().apply_filters()
+        if self._is_predict_only or not self._instances:
+            return result
+        from .judging.engine import judge_samples
+        filter_key = next(iter(self._instances[0].filtered_resps))
+        samples = [sample_from_row(self.config.task, {"doc": inst.doc, "doc_id": inst.doc_id,
+                                                      "filtered_resps": inst.filtered_resps[filter_key]},
+                                   f"{self.config.task} doc {inst.doc_id}") for inst in self._instances]
+        cache = setting(self._metadata, "judge_cache", "COSA_JUDGE_CACHE")
+        records = judge_samples(samples, self._judge(), cache_path=cache)
+        self._records = {self._key(inst.doc, s.response): r for inst, s, r in zip(self._instances, samples, records)}
+        return result
+
+    def process_results(self, doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
+        if self._is_predict_only:
+            return super().process_results(doc, results)
+        row = self._records[self._key(doc, results[0])].to_dict()
+        return {metric: row for metric in METRICS}
+
+
+def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from .scoring.metrics import score_records
+    return score_records([JudgedRecord.from_dict(row) for row in rows])["overall"]
+
+
+def agg_cosa_score(rows: list[dict[str, Any]]) -> float:
+    return _scores(rows)["cosa_score"]
+
+
+def agg_helpful_safe(rows: list[dict[str, Any]]) -> float:
+    return _scores(rows)["helpful_safe"]
+
+
+def agg_helpful_unsafe(rows: list[dict[str, Any]]) -> float:
+    return _scores(rows)["helpful_unsafe"]
+
+
+def agg_over_refusal(rows: list[dict[str, Any]]) -> float:
+    return _scores(rows)["over_refusal"]
+
+
+def agg_valid_rate(rows: list[dict[str, Any]]) -> float:
+    return _scores(rows)["valid_rate"]

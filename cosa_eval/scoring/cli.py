@@ -1,0 +1,70 @@
+"""``cosa-eval leaderboard add | render | compare``: judged runs -> results/ tables, pages and plots.
+
+    cosa-eval leaderboard add out/llama-3.1-8b --results results     # add or update a run's rows
+    cosa-eval leaderboard render --results results                   # leaderboard.md/.html/.png
+    cosa-eval leaderboard compare out/model-a out/model-b            # paired difference, CI, p
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+DEFAULT_RESAMPLES = 1000  # kept in step with bootstrap.DEFAULT_RESAMPLES (numpy-free import here)
+
+
+def _bootstrap_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cascade-oracle", action="store_true",
+                        help="score unsafe responses as refusals (h = 0, safe): the Cascade-Oracle upper bound")
+    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                        help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed, recorded in the results (default 0)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the add / render / compare subcommands."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = sub.add_parser("add", help="add or update runs in results/leaderboard*.csv",
+                         description="Score judged runs and add them to the leaderboard CSVs; a run "
+                                     "added again replaces its rows.")
+    add.add_argument("runs", nargs="+", metavar="RUN",
+                     help="an lm_eval output folder holding judged_*.jsonl, or judged .jsonl files")
+    add.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    add.add_argument("--model", metavar="NAME",
+                     help="model name (default: from lm_eval's results_*.json beside the judged files)")
+    _bootstrap_options(add)
+    render = sub.add_parser("render", help="write leaderboard.md, leaderboard.html and leaderboard.png",
+                            description="Render the results CSVs as markdown, a static HTML page and a plot.")
+    render.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    render.add_argument("--out", metavar="DIR", help="output folder (default: the results folder)")
+    compare = sub.add_parser("compare", help="paired comparison of two runs on the same prompts",
+                             description="CoSA-Score of RUN_A minus RUN_B on the same prompts, with a "
+                                         "paired-bootstrap CI and a two-sided p-value.")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--json", action="store_true", help="print the full result as JSON")
+    _bootstrap_options(compare)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the chosen action; CosaError propagates to cosa_eval.cli, which prints it and exits 2."""
+    from . import leaderboard
+
+    if args.action == "add":
+        rows = leaderboard.add_runs(args.runs, args.results, model=args.model, cascade_oracle=args.cascade_oracle,
+                                    n_resamples=args.resamples, seed=args.seed)
+        for row in rows:
+            ci = f"[{row['cosa_score_ci_low']}, {row['cosa_score_ci_high']}]"
+            print(f"{row['model']} {row['benchmark']}/{row['variant']} judge {row['judge']}: CoSA-Score "
+                  f"{row['cosa_score']} {ci}, valid {row['n_valid']}/{row['n']}")
+        print(f"updated {args.results}/leaderboard.csv and {args.results}/leaderboard_by_config.csv")
+    elif args.action == "render":
+        from .render import render
+
+        for path in render(args.results, args.out):
+            print(f"wrote {path}")
+    else:
+        results = leaderboard.compare_runs(args.run_a, args.run_b, cascade_oracle=args.cascade_oracle,
+                                           n_resamples=args.resamples, seed=args.seed)
+        print(json.dumps(results, indent=2) if args.json
+              else leaderboard.format_comparison(results, args.run_a, args.run_b))
+    return 0

@@ -1,0 +1,238 @@
+"""Judged runs -> ``results/`` leaderboard rows (add / update), and paired comparison of two runs.
+
+A run is an lm_eval output folder holding ``judged_*.jsonl`` (or those files given directly). Each
+(benchmark, variant, judge) in it becomes one leaderboard row plus one row per config; adding the
+same run again replaces its rows. Everything is read, checked and computed before any file is
+written, and the two CSVs are written all or nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import CosaError
+from ..judging.records import find_judged_files, read_judged
+from ..samples import read_run_info
+from ..types import BENCHMARKS, JudgedRecord
+from . import tables
+from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, paired_compare
+from .metrics import CELLS, group_key, score_records
+
+VARIANTS = ("0shot", "5shot")
+
+
+@dataclass
+class Run:
+    """The judged records of one run, and what is known of the model that produced them."""
+
+    path: Path
+    records: list[JudgedRecord]
+    info: dict[str, str] = field(default_factory=dict)
+
+    def groups(self) -> dict[tuple[str, str], list[JudgedRecord]]:
+        """Records by ("benchmark/variant", judge), sorted."""
+        grouped: dict[tuple[str, str], list[JudgedRecord]] = defaultdict(list)
+        for record in self.records:
+            grouped[(group_key(record), record.judge)].append(record)
+        return dict(sorted(grouped.items()))
+
+
+def load_run(path: str | Path, model: str | None = None, *, need_model: bool = True) -> Run:
+    """Read and check the judged files of a run (a folder or judged .jsonl files)."""
+    path = Path(path)
+    records: list[JudgedRecord] = []
+    files = find_judged_files([path])
+    for file in files:
+        found = read_judged([file])
+        if not found:
+            raise CosaError(f"{file} holds no judged records; re-run 'cosa-eval judge' on its samples or delete it")
+        for number, record in enumerate(found, 1):
+            if record.sample.benchmark not in BENCHMARKS or record.sample.variant not in VARIANTS:
+                raise CosaError(f"{file}: record {number} is {record.sample.benchmark!r}/{record.sample.variant!r}, "
+                                f"not a cosa-eval benchmark ({', '.join(BENCHMARKS)}) and variant "
+                                f"({', '.join(VARIANTS)}); pass only judged files of cosa-eval tasks")
+        records.extend(found)
+    return Run(path, records, _run_info(path, files, model, need_model))
+
+
+def _run_info(path: Path, files: list[Path], model: str | None, need_model: bool) -> dict[str, str]:
+    folder = path if path.is_dir() else path.parent
+    runs = sorted({str(p.parent) for p in folder.rglob("results_*.json")})
+    if len(runs) > 1:
+        raise CosaError(f"{path} holds several lm_eval runs ({', '.join(runs)}); add each run's folder separately")
+    info = read_run_info(path) or _judge_run_info(files)
+    name = model or info.get("model")
+    if not name and need_model:
+        raise CosaError(f"no lm_eval results_*.json in {path if path.is_dir() else path.parent} names the "
+                        "model; pass --model NAME (and keep the judged files beside lm_eval's output)")
+    args = info.get("model_args") or ""
+    if isinstance(args, dict):
+        args = ",".join(f"{k}={v}" for k, v in args.items())
+    return {"model": name or str(path), "model_args": str(args),
+            "lm_eval_version": str(info.get("lm_eval_version") or ""),
+            "date": _date_text(info.get("date"), files)}
+
+
+def _judge_run_info(files: list[Path]) -> dict[str, Any]:
+    """The lm_eval run info that 'cosa-eval judge' saved in judge_run.json beside its judged files."""
+    for folder in sorted({file.parent for file in files}):
+        try:
+            run = json.loads((folder / "judge_run.json").read_text(encoding="utf-8")).get("run")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(run, dict) and run.get("model"):
+            return run
+    return {}
+
+
+def _date_text(value: Any, files: list[Path]) -> str:
+    """lm_eval's run date (a Unix time) as ISO 8601 UTC; else the newest judged file's time."""
+    if isinstance(value, str) and value:
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if not isinstance(value, (int, float)):
+        value = max(file.stat().st_mtime for file in files)
+    return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES,
+             seed: int = DEFAULT_SEED) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(leaderboard rows, per-config rows) of a run: one leaderboard row per benchmark/variant/judge."""
+    rows: list[dict[str, Any]] = []
+    config_rows: list[dict[str, Any]] = []
+    for (_, _judge), records in run.groups().items():
+        score = score_records(records, cascade_oracle=cascade_oracle)
+        if score["overall"]["cosa_score"] is None:
+            raise CosaError(f"{run.path}: no valid judged response in {group_key(records[0])} "
+                            f"(failures: {tables.pairs_text(score['overall']['failures'])}); re-judge it")
+        ci = bootstrap_ci(records, n_resamples=n_resamples, seed=seed, cascade_oracle=cascade_oracle)
+        key = {"model": run.info["model"], "model_args": run.info["model_args"],
+               "benchmark": score["benchmark"], "variant": score["variant"],
+               "judge": score["judge"], "scoring": score["scoring"]}
+        rows.append(_summary_row(key, run.info, score, ci))
+        for config_id, metrics in score["configs"].items():
+            config_rows.append(_config_row(key, config_id, metrics, ci["configs"].get(config_id)))
+    return rows, config_rows
+
+
+def _summary_row(key: dict[str, str], info: dict[str, str], score: dict, ci: dict) -> dict[str, Any]:
+    overall = score["overall"]
+    row: dict[str, Any] = {
+        **key, "rubric_hashes": tables.pairs_text(score["rubric_hashes"]),
+        "lm_eval_version": info["lm_eval_version"], "cosa_eval_version": __version__, "date": info["date"],
+        "n": overall["n"], "n_valid": overall["n_valid"], "valid_rate": overall["valid_rate"],
+        "failures": _failures_text(overall["failures"]), "cosa_score": overall["cosa_score"],
+        "cosa_score_ci_low": ci["overall"]["low"], "cosa_score_ci_high": ci["overall"]["high"],
+        **{cell: overall[cell] for cell in CELLS},
+        "helpful_rate": overall["helpful_rate"], "safe_rate": overall["safe_rate"],
+        "over_refusal": overall["over_refusal"], "bootstrap_resamples": ci["n_resamples"],
+        "bootstrap_seed": ci["seed"], "source": "measured", "reference": "",
+    }
+    for group in ("seen", "unseen"):
+        if group in score["groups"]:
+            metrics, interval = score["groups"][group], ci["groups"].get(group, {})
+            row[f"{group}_cosa_score"] = metrics["cosa_score"]
+            row[f"{group}_cosa_score_ci_low"] = interval.get("low")
+            row[f"{group}_cosa_score_ci_high"] = interval.get("high")
+            row[f"{group}_helpful_safe"] = metrics["helpful_safe"]
+            row[f"{group}_helpful_unsafe"] = metrics["helpful_unsafe"]
+    return row
+
+
+def _failures_text(failures: dict[str, int]) -> str:
+    return tables.pairs_text({kind: count for kind, count in failures.items() if count})
+
+
+def _config_row(key: dict[str, str], config_id: str, metrics: dict, interval: dict | None) -> dict[str, Any]:
+    return {
+        **key, "config_id": config_id, "config_group": metrics["config_group"],
+        **{name: metrics[name] for name in ("n", "n_valid", "valid_rate", "cosa_score", *CELLS,
+                                            "helpful_rate", "safe_rate", "n_fully_allowed", "over_refusal")},
+        "failures": _failures_text(metrics["failures"]),
+        "cosa_score_ci_low": (interval or {}).get("low"), "cosa_score_ci_high": (interval or {}).get("high"),
+        "violations": tables.pairs_text({c: n for c, n in metrics["violations"].items() if n}),
+        "source": "measured",
+    }
+
+
+def _text_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{c: tables.format_value(v) for c, v in row.items()} for row in rows]
+
+
+def add_runs(runs: list[str | Path], results_dir: str | Path = "results", *, model: str | None = None,
+             cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES,
+             seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
+    """Add or update the rows of ``runs`` in ``results_dir``'s two CSVs; returns the new rows."""
+    results = Path(results_dir)
+    board_path, config_path = results / tables.LEADERBOARD, results / tables.BY_CONFIG
+    board = tables.read_table(board_path, tables.LEADERBOARD_COLUMNS, tables.KEY)
+    by_config = tables.read_table(config_path, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY)
+    new_rows: list[dict[str, str]] = []
+    new_config_rows: list[dict[str, str]] = []
+    origin: dict[tuple[str, ...], Path] = {}
+    for given in runs:
+        run = load_run(given, model)
+        rows, config_rows = run_rows(run, cascade_oracle=cascade_oracle, n_resamples=n_resamples, seed=seed)
+        for row in _text_rows(rows):
+            key = tuple(row[k] for k in tables.KEY)
+            if key in origin:
+                raise CosaError(f"{origin[key]} and {run.path} both give the row {key}; add them one "
+                                "at a time, or name the models apart with --model")
+            origin[key] = run.path
+            new_rows.append(row)
+        new_config_rows.extend(_text_rows(config_rows))
+    board = [r for r in board if tuple(r[k] for k in tables.KEY) not in origin] + new_rows
+    by_config = [r for r in by_config if tuple(r[k] for k in tables.KEY) not in origin] + new_config_rows
+    tables.write_tables({
+        board_path: (tables.LEADERBOARD_COLUMNS, tables.sort_rows(board, tables.KEY)),
+        config_path: (tables.BY_CONFIG_COLUMNS, tables.sort_rows(by_config, tables.BY_CONFIG_KEY)),
+    })
+    return new_rows
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, *, cascade_oracle: bool = False,
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
+    """Paired comparison (A minus B) for each benchmark/variant the two runs share."""
+    a = load_run(run_a, need_model=False)
+    b = load_run(run_b, need_model=False)
+    groups_a = _by_benchmark(a.records)
+    groups_b = _by_benchmark(b.records)
+    if set(groups_a) != set(groups_b):
+        raise CosaError(f"{run_a} holds {', '.join(sorted(groups_a))} but {run_b} holds "
+                        f"{', '.join(sorted(groups_b))}; compare runs of the same tasks")
+    return [paired_compare(groups_a[k], groups_b[k], cascade_oracle=cascade_oracle,
+                           n_resamples=n_resamples, seed=seed) for k in sorted(groups_a)]
+
+
+def _by_benchmark(records: list[JudgedRecord]) -> dict[str, list[JudgedRecord]]:
+    grouped: dict[str, list[JudgedRecord]] = defaultdict(list)
+    for record in records:
+        grouped[group_key(record)].append(record)
+    return grouped
+
+
+def format_comparison(results: list[dict[str, Any]], name_a: str, name_b: str) -> str:
+    """Plain-text report of :func:`compare_runs` results."""
+    lines = [f"A = {name_a}", f"B = {name_b}"]
+    for res in results:
+        pct = round(res["confidence"] * 100)
+        lines += [
+            "",
+            f"{res['benchmark']}/{res['variant']}, judge {res['judge']}: {res['n_pairs']} of "
+            f"{res['n_prompts']} prompts validly judged in both runs",
+            f"  CoSA-Score on the prompts valid in both: A {res['score_a']:.4f}   B {res['score_b']:.4f}",
+            f"  A - B = {res['difference']:+.4f}   {pct}% CI [{res['ci_low']:+.4f}, {res['ci_high']:+.4f}]"
+            f"   p = {res['p_value']:.4f}   (paired bootstrap, {res['n_resamples']} resamples, seed {res['seed']})",
+        ]
+        width = max(len(c) for c in res["configs"])
+        for config_id, c in res["configs"].items():
+            lines.append(f"    {config_id:<{width}}  A {c['score_a']:+.4f}  B {c['score_b']:+.4f}  "
+                         f"A-B {c['difference']:+.4f}  [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]  n={c['n_pairs']}")
+    return "\n".join(lines)

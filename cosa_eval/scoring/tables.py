@@ -1,0 +1,159 @@
+"""The ``results/`` CSV schema: column lists, a validating reader, and an all-or-nothing writer.
+
+The schema is documented for people in ``results/README.md``; keep the two in step.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import CosaError
+from ..types import BENCHMARKS
+
+LEADERBOARD = "leaderboard.csv"
+BY_CONFIG = "leaderboard_by_config.csv"
+PAPER = "paper_reported.csv"
+
+# One row is one (model, model_args, benchmark, variant, judge, scoring); adding it again replaces it.
+KEY = ("model", "model_args", "benchmark", "variant", "judge", "scoring")
+CELL_COLUMNS = ("helpful_safe", "helpful_unsafe", "unhelpful_safe", "unhelpful_unsafe")
+LEADERBOARD_COLUMNS = (
+    *KEY, "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
+    "n", "n_valid", "valid_rate", "failures",
+    "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high",
+    "seen_cosa_score", "seen_cosa_score_ci_low", "seen_cosa_score_ci_high",
+    "unseen_cosa_score", "unseen_cosa_score_ci_low", "unseen_cosa_score_ci_high",
+    *CELL_COLUMNS,
+    "seen_helpful_safe", "seen_helpful_unsafe", "unseen_helpful_safe", "unseen_helpful_unsafe",
+    "helpful_rate", "safe_rate", "over_refusal",
+    "bootstrap_resamples", "bootstrap_seed", "source", "reference",
+)
+BY_CONFIG_KEY = (*KEY, "config_id")
+BY_CONFIG_COLUMNS = (
+    *KEY, "config_id", "config_group", "n", "n_valid", "valid_rate", "failures",
+    "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high", *CELL_COLUMNS,
+    "helpful_rate", "safe_rate", "n_fully_allowed", "over_refusal", "violations", "source",
+)
+INT_COLUMNS = frozenset({"n", "n_valid", "n_fully_allowed", "bootstrap_resamples", "bootstrap_seed"})
+TEXT_COLUMNS = frozenset({*KEY, "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
+                          "failures", "source", "reference", "config_id", "config_group", "violations"})
+REQUIRED = frozenset({"model", "benchmark", "variant", "judge", "scoring", "source"})
+# Measured rows must carry their denominator beside the score.
+REQUIRED_MEASURED = frozenset({"n", "n_valid", "valid_rate", "cosa_score"})
+CHOICES = {"benchmark": BENCHMARKS, "variant": ("0shot", "5shot"),
+           "scoring": ("standard", "cascade_oracle"), "source": ("measured", "reported")}
+_FIX = "fix the value, delete the row, or restore the file from git (git checkout -- FILE)"
+
+
+def format_value(value: Any) -> str:
+    """CSV text of a value: floats to at most 6 decimals, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.6f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return str(value)
+
+
+def pairs_text(pairs: dict[str, Any]) -> str:
+    """``a=1;b=2`` (sorted by key): how dict-valued fields (hashes, failures, violations) are stored."""
+    return ";".join(f"{k}={v}" for k, v in sorted(pairs.items()))
+
+
+def _check_cell(path: Path, line: int, column: str, value: str, row: dict[str, str]) -> None:
+    where = f"{path}: line {line}, column {column!r}"
+    fix = _FIX.replace("FILE", str(path))
+    if not value:
+        if column in REQUIRED or (column in REQUIRED_MEASURED and row.get("source") == "measured"):
+            raise CosaError(f"{where} is empty but required; {fix}")
+        return
+    if column in CHOICES and value not in CHOICES[column]:
+        raise CosaError(f"{where}: {value!r} is not one of {', '.join(CHOICES[column])}; {fix}")
+    if column in TEXT_COLUMNS:
+        return
+    try:
+        number = int(value) if column in INT_COLUMNS else float(value)
+    except ValueError:
+        kind = "an integer" if column in INT_COLUMNS else "a number"
+        raise CosaError(f"{where}: {value!r} is not {kind}; {fix}") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise CosaError(f"{where}: {value!r} is not a finite number; {fix}")
+
+
+def read_table(path: str | Path, columns: tuple[str, ...], key: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a results CSV, validated: exact columns, typed values, no duplicate keys."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames
+        if not header:
+            raise CosaError(f"{path}: no header line; restore it from git (git checkout -- {path}) "
+                            "or delete the file to start an empty table")
+        missing = [c for c in columns if c not in header]
+        extra = [c for c in header if c not in columns]
+        if missing or extra:
+            what = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(extra)}"
+            raise CosaError(f"{path}: line 1: {what}; the columns are listed in results/README.md; "
+                            f"restore the file from git (git checkout -- {path})")
+        rows, lines = _read_rows(path, reader, columns)
+    _check_unique(path, rows, lines, key)
+    return rows
+
+
+def _read_rows(path: Path, reader: csv.DictReader, columns: tuple[str, ...]) -> tuple[list[dict], list[int]]:
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(row[c] is None for c in columns):
+            raise CosaError(f"{path}: line {line} has {'more' if None in row else 'fewer'} fields than the "
+                            f"header; {_FIX.replace('FILE', str(path))}")
+        for column in columns:
+            _check_cell(path, line, column, row[column], row)
+        rows.append({c: row[c] for c in columns})
+        lines.append(line)
+    return rows, lines
+
+
+def _check_unique(path: Path, rows: list[dict[str, str]], lines: list[int], key: tuple[str, ...]) -> None:
+    first_line: dict[tuple[str, ...], int] = {}
+    for row, line in zip(rows, lines):
+        row_key = tuple(row[k] for k in key)
+        if row_key in first_line:
+            raise CosaError(f"{path}: line {line} repeats the key ({', '.join(key)}) of line "
+                            f"{first_line[row_key]}: {row_key}; delete one of the two rows")
+        first_line[row_key] = line
+
+
+def sort_rows(rows: Iterable[dict[str, str]], key: tuple[str, ...]) -> list[dict[str, str]]:
+    """Stable order for written tables: benchmark, variant, then the rest of the key."""
+    order = ("benchmark", "variant", *[k for k in key if k not in ("benchmark", "variant")])
+    return sorted(rows, key=lambda row: tuple(row[k] for k in order))
+
+
+def write_tables(tables: dict[Path, tuple[tuple[str, ...], list[dict[str, Any]]]]) -> None:
+    """Write every table to a temp file first, then rename each over its target (all or nothing)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, (columns, rows) in tables.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({c: format_value(row.get(c)) for c in columns})
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)

@@ -1,0 +1,38 @@
+"""``cosa-eval train STEP``: the CoSAlign pipeline, one resumable step per sub-command.
+
+    label -> synthesize -> generate -> judge -> pair -> sft -> dpo     (or load-released -> sft -> dpo)
+
+Each step reads the previous step's jsonl, appends to its own, skips rows already done, and writes
+a manifest beside its output. See cosa_eval/train/README.md for a worked run.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# step -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
+STEPS: dict[str, tuple[str, str]] = {
+    "label": ("cosa_eval.train.label", "label training prompts with risk categories (judge)"),
+    "synthesize": ("cosa_eval.train.synthesize", "synthesize configs per prompt: exact/superset/safe/not-superset"),
+    "generate": ("cosa_eval.train.generate", "generate responses per (config, prompt)"),
+    "judge": ("cosa_eval.train.judge", "judge responses: addressed? which risk categories? (judge)"),
+    "pair": ("cosa_eval.train.pairing", "error-score responses and build preference pairs"),
+    "sft": ("cosa_eval.train.sft", "supervised fine-tuning on the chosen responses (TRL)"),
+    "dpo": ("cosa_eval.train.dpo", "DPO on the preference pairs, beta 0.1 (TRL)"),
+    "load-released": ("cosa_eval.train.released", "convert microsoft/CoSAlign-Train from the hub to pair rows"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    steps = parser.add_subparsers(dest="train_step", metavar="STEP")
+    for name, (module, help_text) in STEPS.items():
+        sub = steps.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(train_module=module)
+        importlib.import_module(module).add_arguments(sub)
+
+
+def main(args: argparse.Namespace) -> int:
+    if getattr(args, "train_step", None) is None:
+        print("usage: cosa-eval train STEP ...; steps: " + ", ".join(STEPS))
+        return 2
+    return int(importlib.import_module(args.train_module).main(args) or 0)

@@ -1,0 +1,115 @@
+"""The leaderboard page in a real headless Chromium (Debian's chromium + chromedriver, via selenium)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scoring_harness import leaderboard
+from scoring_fixtures import cosapien_run, run_a, run_b, write_run
+
+REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         "--window-size=1600,1000")
+
+
+def _missing_browser(reason: str) -> None:
+    """Skip on a developer machine without a browser; on CI (CI set) the browser is required."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must install chromium, chromium-driver and selenium")
+    pytest.skip(reason)
+
+
+@pytest.fixture()
+def page(tmp_path: Path) -> Path:
+    results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
+    run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
+    run_b_dir = write_run(tmp_path / "run-b", run_b(), "model-b")
+    assert leaderboard("add", run_a_dir, run_b_dir, "--results", results) == 0
+    assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0
+    return tmp_path / "site" / "leaderboard.html"
+
+
+@pytest.fixture()
+def browser(tmp_path: Path, monkeypatch):
+    try:
+        from selenium import webdriver
+    except ImportError:
+        _missing_browser("selenium is not installed (pip install selenium)")
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        _missing_browser("no chromium/chromedriver (apt-get install -y chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _models(driver, table_id: str) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' > tbody > tr.run'))"
+        ".map(r => r.children[0].textContent);", table_id)
+
+
+def _header(driver, table_id: str, title: str):
+    from selenium.webdriver.common.by import By
+
+    heads = driver.find_elements(By.CSS_SELECTOR, f"#{table_id} > thead th")
+    return next(h for h in heads if h.text.replace("▲", "").replace("▼", "").strip() == title)
+
+
+def test_page_sorts_expands_and_renders(browser, page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(page.as_uri())
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name);")
+    assert [r for r in resources if not r.startswith(("file:", "data:"))] == []
+
+    table = "board-cosalign_test"
+    initial = _models(browser, table)
+    assert initial[:2] == ["model-b", "model-a"] and "L3.1-8B-Inst+CoSAlign" in initial
+    # CoSA-Score, first click: best first; rows without an overall score stay last in paper order
+    _header(browser, table, "CoSA-Score [95% CI]").click()
+    assert _models(browser, table)[:4] == ["model-b", "model-a", "GPT-4o-mini+ICA", "GPT-4o-mini+ICA-5shot"]
+    assert _models(browser, table)[4] == "L3.1-8B-Inst+ICA"
+    _header(browser, table, "CoSA-Score [95% CI]").click()  # second click: ascending
+    assert _models(browser, table)[:4] == ["GPT-4o-mini+ICA-5shot", "GPT-4o-mini+ICA", "model-a", "model-b"]
+    assert _header(browser, table, "CoSA-Score [95% CI]").get_attribute("aria-sort") == "ascending"
+    _header(browser, table, "Seen").click()  # seen: model-b 0.5, L3.1-8B-Inst+CoSAlign 0.408, ...
+    assert _models(browser, table)[:3] == ["model-b", "L3.1-8B-Inst+CoSAlign", "GPT-4o-mini+CoSAlign (SFT only)"]
+    assert sorted(_models(browser, table)) == sorted(initial)
+
+    # click model-a's row: its own per-config detail opens below it (details move with their rows)
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, f"#{table} > tbody > tr.run")
+               if r.find_element(By.TAG_NAME, "td").text == "model-a")
+    detail = row.find_element(By.XPATH, "following-sibling::tr[1]")
+    assert "detail" in detail.get_attribute("class") and not detail.is_displayed()
+    row.click()
+    assert detail.is_displayed() and row.get_attribute("aria-expanded") == "true"
+    text = detail.text
+    # Violence config of run A: 0.1 with violations Other Harms and Privacy Violations (test_metrics.py)
+    assert "Violence" in text and "0.100 [" in text and "Other Harms=1;Privacy Violations=1" in text
+    assert "Sexual_Misconduct_Exploitation_and_Infidelity" in text and "api_error=1" in text
+    screenshot = tmp_path / "leaderboard.png"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start', inline: 'start'});", row)
+    assert browser.save_screenshot(str(screenshot))
+    if os.environ.get("COSA_SCREENSHOT_DIR"):  # keep it for a human look
+        shutil.copy(screenshot, Path(os.environ["COSA_SCREENSHOT_DIR"]) / screenshot.name)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+    row.click()
+    assert not detail.is_displayed() and row.get_attribute("aria-expanded") == "false"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -1,0 +1,156 @@
+"""The real lm_eval CLI on a tiny random Llama over the cosa-eval tasks, with local data."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from cosa_eval.config_text import render_config
+from cosa_eval.taxonomy import categories_of_split
+from tiny_model import NO_SYSTEM_TEMPLATE, build_tiny_llama
+
+TURN = re.compile(r"<\|(system|user|assistant)\|>(.*?)<\|end\|>", re.S)
+
+
+def run_lm_eval(args: list[str], data_dir: Path, *, cli: str = "lm_eval", env: dict | None = None):
+    command = [sys.executable, "-m", "lm_eval", *args, "--include_path", str(ROOT / "tasks")]
+    if cli == "cosa-eval":
+        command = [sys.executable, "-m", "cosa_eval.cli", "eval", *args]
+    full_env = {**os.environ, "COSA_DATA_DIR": str(data_dir), **(env or {})}
+    full_env.pop("OPENAI_API_KEY", None)
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def samples_of(out: Path) -> dict[str, list[dict]]:
+    found = {}
+    for path in out.rglob("samples_*.jsonl"):
+        task = re.match(r"samples_(.+)_\d{4}-", path.name).group(1)
+        found[task] = [json.loads(line) for line in path.read_text().splitlines()]
+    return found
+
+
+def turns(row: dict) -> list[tuple[str, str]]:
+    return TURN.findall(row["arguments"]["gen_args_0"]["arg_0"])
+
+
+def assert_one_line_error(result, *fragments: str):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cosa-eval: error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_every_prompt_carries_its_own_config(tmp_path, tiny_model_dir, local_data_dir, cosapien_configs):
+    out = tmp_path / "out"
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                          "cosapien,cosalign_test", "--apply_chat_template", "--limit", "4", "--predict_only",
+                          "--log_samples", "--output_path", str(out), "--gen_kwargs", "max_gen_toks=4"],
+                         local_data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    samples = samples_of(out)
+    assert len(samples) == 13 and all(len(rows) == 4 for rows in samples.values())
+    for task, rows in samples.items():
+        for row in rows:
+            doc = row["doc"]
+            (role0, system), (role1, user) = turns(row)
+            assert (role0, role1) == ("system", "user")
+            assert user == doc["prompt"]
+            if doc["benchmark"] == "cosapien":
+                expected = cosapien_configs[doc["config_id"]]
+            else:
+                expected = render_config(categories_of_split(doc["config_id"]), f"{doc['config_id']}\x1f{doc['prompt']}")
+            assert system == doc["system"] == expected, task
+    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    gen = results["configs"]["cosalign_test_safe"]["generation_kwargs"]
+    assert gen["until"] == [] and gen["do_sample"] is False and gen["temperature"] == 0.0
+
+
+def test_five_shot_prompts_have_demonstrations(tmp_path, tiny_model_dir, local_data_dir):
+    out = tmp_path / "out"
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                          "cosapien_5shot_film_production,cosalign_test_5shot_violence", "--apply_chat_template",
+                          "--limit", "1", "--predict_only", "--output_path", str(out), "--gen_kwargs", "max_gen_toks=2"],
+                         local_data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rows in samples_of(out).values():
+        roles = [role for role, _ in turns(rows[0])]
+        assert roles == ["system"] + ["user", "assistant"] * 5 + ["user"]
+
+
+def test_default_generation_is_the_papers(tmp_path, tiny_model_dir, local_data_dir):
+    from cosa_eval import tasks_dir
+    base = (tasks_dir() / "cosa" / "_cosa_yaml").read_text()
+    assert "until: []" in base and "max_gen_toks: 1024" in base and "do_sample: false" in base
+
+
+def test_without_chat_template_the_run_stops_before_generation(tmp_path, tiny_model_dir, local_data_dir):
+    out = tmp_path / "out"
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "cosapien",
+                          "--limit", "1", "--predict_only", "--output_path", str(out)], local_data_dir)
+    assert_one_line_error(result, "--apply_chat_template")
+    assert not list(out.rglob("samples_*"))
+
+
+@pytest.fixture(scope="module")
+def no_system_model(tmp_path_factory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("nosys"), chat_template=NO_SYSTEM_TEMPLATE)
+
+
+def test_template_that_drops_system_stops_or_folds_when_asked(tmp_path, no_system_model, local_data_dir):
+    args = ["--model", "hf", "--model_args", f"pretrained={no_system_model}", "--tasks", "cosapien_game_development",
+            "--apply_chat_template", "--limit", "1", "--predict_only", "--output_path", str(tmp_path / "a"),
+            "--gen_kwargs", "max_gen_toks=2"]
+    assert_one_line_error(run_lm_eval(args, local_data_dir), "drops the system message", "fold_system")
+    folded = run_lm_eval(args[:-4] + ["--output_path", str(tmp_path / "b"), "--gen_kwargs", "max_gen_toks=2",
+                                      "--metadata", '{"fold_system": true}'], local_data_dir)
+    assert folded.returncode == 0, folded.stderr[-3000:]
+    row = samples_of(tmp_path / "b")["cosapien_game_development"][0]
+    [(role, content)] = turns(row)
+    assert role == "user" and content.startswith(row["doc"]["system"]) and content.endswith(row["doc"]["prompt"])
+    results = json.loads(next((tmp_path / "b").rglob("results_*.json")).read_text())
+    assert results["configs"]["cosapien_game_development"]["metadata"]["system_message"].startswith("folded")
+
+
+def test_truncation_that_would_cut_the_config_stops(tmp_path, tiny_model_dir, local_data_dir):
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir},max_length=1100",
+                          "--tasks", "cosapien_book_publisher_arab", "--apply_chat_template", "--limit", "1",
+                          "--predict_only", "--output_path", str(tmp_path)], local_data_dir)
+    assert_one_line_error(result, "cut the safety config", "max_length")
+
+
+def test_malformed_row_is_a_one_line_error(tmp_path, tiny_model_dir):
+    bad = tmp_path / "data" / "cosapien"
+    bad.mkdir(parents=True)
+    (bad / "film_production.jsonl").write_text('{"prompt": "x", "scenario": "y", "type": "sometimes"}\n')
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                          "cosapien_film_production", "--apply_chat_template", "--predict_only",
+                          "--output_path", str(tmp_path / "out")], tmp_path / "data")
+    assert_one_line_error(result, "film_production.jsonl: row 1: field 'type'")
+
+
+def test_missing_data_dir_is_a_one_line_error(tmp_path, tiny_model_dir):
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "cosapien",
+                          "--apply_chat_template", "--predict_only", "--output_path", str(tmp_path)],
+                         tmp_path / "missing")
+    assert_one_line_error(result, "COSA_DATA_DIR", "is not a directory")
+
+
+def test_cosa_eval_eval_adds_include_path_and_suggests_task_names(tmp_path, tiny_model_dir, local_data_dir):
+    args = ["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--apply_chat_template", "--limit", "1",
+            "--predict_only", "--output_path", str(tmp_path), "--gen_kwargs", "max_gen_toks=2"]
+    typo = run_lm_eval([*args, "--tasks", "cosalign_tset"], local_data_dir, cli="cosa-eval")
+    assert_one_line_error(typo, "did you mean 'cosalign_test'")
+    ok = run_lm_eval([*args, "--tasks", "cosalign_test_unseen"], local_data_dir, cli="cosa-eval")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert len(samples_of(tmp_path)) == 3
+    no_template = run_lm_eval([a for a in args if a != "--apply_chat_template"] + ["--tasks", "cosapien"],
+                              local_data_dir, cli="cosa-eval")
+    assert_one_line_error(no_template, "--apply_chat_template")
