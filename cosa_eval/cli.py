@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported, so ``--help`` stays instant."""
     parser = argparse.ArgumentParser(
         prog="cosa-eval",
         description="Measure controllable safety alignment (CoSA-Score) with lm-evaluation-harness.",
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(module=module)
-        if name != "eval":
+        if name == command and name != "eval":
             importlib.import_module(module).add_arguments(sub)
     return parser
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["eval"] and not {"-h", "--help"} & set(argv[1:2]):
             from .run_eval import run_lm_eval
             return run_lm_eval(argv[1:])
-        parser = build_parser()
+        parser = build_parser(argv[0] if argv else None)
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()

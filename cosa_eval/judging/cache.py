@@ -105,6 +105,7 @@ class JudgeCache:
             yield row[0], row[1], _response_of(row)
 
     def close(self) -> None:
+        """Close the database (every answer is already committed)."""
         self._db.close()
 
     def __enter__(self) -> "JudgeCache":

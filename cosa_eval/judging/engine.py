@@ -22,6 +22,7 @@ from .parsers import Parsed, parse_output
 from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
 
 T = TypeVar("T")
+_LOOKUP_CHUNK = 2000     # jobs rendered and looked up at a time, so cached runs stay small
 
 
 @dataclass
@@ -30,7 +31,6 @@ class _Job:
 
     index: int
     rubric: str
-    base: tuple[dict[str, str], ...]
     attempt: int = 0
     response: JudgeResponse | None = None
     parsed: Parsed | None = None
@@ -66,6 +66,7 @@ class Estimate:
     cost_usd: float | None
 
     def summary(self) -> str:
+        """One line for the terminal."""
         cost = "unknown (no prices for this model)" if self.cost_usd is None else f"${self.cost_usd:.2f}"
         return (f"dry run with judge {self.judge}: {self.judgments} judgments, {self.cached} cached, "
                 f"{self.calls} calls to make, ~{self.input_tokens:,} input + ~{self.output_tokens:,} "
@@ -80,17 +81,16 @@ class JudgingRun:
     stats: RunStats
 
 
-def _jobs(samples: list[Sample], judge: Judge) -> list[_Job]:
-    jobs = []
-    for index, sample in enumerate(samples):
-        for rubric in ("helpfulness", safety_rubric(sample)):
-            jobs.append(_Job(index=index, rubric=rubric, base=judge.messages(rubric, sample)))
-    return jobs
+def _jobs(samples: list[Sample]) -> list[_Job]:
+    return [_Job(index=index, rubric=rubric) for index, sample in enumerate(samples)
+            for rubric in ("helpfulness", safety_rubric(sample))]
 
 
-def _request(judge: Judge, job: _Job) -> JudgeRequest:
+def _request(judge: Judge, job: _Job, samples: list[Sample]) -> JudgeRequest:
+    """The job's request at its current attempt (rendered on demand: prompts are not kept)."""
     previous = job.response.text if job.response else None
-    return judge.request(job.rubric, job.base, job.attempt, previous)
+    base = judge.messages(job.rubric, samples[job.index])
+    return judge.request(job.rubric, base, job.attempt, previous)
 
 
 def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
@@ -100,19 +100,25 @@ def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
     except RuntimeError:
         return asyncio.run(factory())
     box: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: box.update(value=asyncio.run(factory())), daemon=True)
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
     thread.start()
     thread.join()
-    if "value" not in box:
-        raise CosaError("judging stopped in its worker thread; see the message above")
+    if "error" in box:
+        raise box["error"]
     return box["value"]
 
 
 def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None) -> Estimate:
     """Calls, tokens and cost a run would need, calling nothing."""
     judge = load_judge(judge) if isinstance(judge, (str, Path)) else judge
-    jobs = _jobs(samples, judge)
-    requests = [_request(judge, job) for job in jobs]
+    requests = [_request(judge, job, samples) for job in _jobs(samples)]
     path = Path(cache_path) if cache_path else default_cache_path()
     hits: dict[str, JudgeResponse] = {}
     if path.exists():
@@ -205,7 +211,6 @@ async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeRespon
 
 
 def _apply(job: _Job, response: JudgeResponse) -> None:
-    job.response = response
     job.input_tokens += response.input_tokens
     job.output_tokens += response.output_tokens
     job.cost_usd += response.cost_usd
@@ -213,30 +218,40 @@ def _apply(job: _Job, response: JudgeResponse) -> None:
         job.parsed = Parsed(failure=response.failure, detail=response.detail)
     else:
         job.parsed = parse_output(job.rubric, response.text, response.choice_probs)
+    job.response = None if job.parsed.is_valid else response     # kept for a re-ask or the record
 
 
-def _run_rounds(jobs: list[_Job], judge: Judge, cache: JudgeCache, sender: _Sender) -> None:
+def _lookup(jobs: list[_Job], judge: Judge, cache: JudgeCache, samples: list[Sample],
+            ) -> tuple[list[JudgeRequest], dict[str, list[_Job]]]:
+    """Apply cached answers chunk by chunk; return the distinct uncached requests and their jobs."""
+    misses: list[JudgeRequest] = []
+    waiting: dict[str, list[_Job]] = {}
+    for start in range(0, len(jobs), _LOOKUP_CHUNK):
+        chunk = [(job, _request(judge, job, samples)) for job in jobs[start:start + _LOOKUP_CHUNK]]
+        hits = cache.get_many(request.key for _, request in chunk)
+        for job, request in chunk:
+            if request.key in hits:
+                _apply(job, hits[request.key])
+                continue
+            if request.key not in waiting:
+                misses.append(request)
+            waiting.setdefault(request.key, []).append(job)
+    return misses, waiting
+
+
+def _run_rounds(jobs: list[_Job], judge: Judge, cache: JudgeCache, sender: _Sender,
+                samples: list[Sample]) -> None:
     """First attempts, then re-asks of unparseable answers; identical requests are sent once."""
     stats, pending = sender.stats, jobs
     for attempt in range(judge.config.reasks + 1):
         if not pending:
             break
-        by_key: dict[str, list[_Job]] = {}
-        requests: list[JudgeRequest] = []
         for job in pending:
             job.attempt = attempt
-            request = _request(judge, job)
-            if request.key not in by_key:
-                requests.append(request)
-            by_key.setdefault(request.key, []).append(job)
-        hits = cache.get_many(by_key)
-        for key, response in hits.items():
-            for job in by_key[key]:
-                _apply(job, response)
-        stats.cached += len(hits)
-        misses = [r for r in requests if r.key not in hits]
+        misses, waiting = _lookup(pending, judge, cache, samples)
+        stats.cached += len(pending) - sum(len(group) for group in waiting.values())
         label = f"judging with {judge.name}" + (f" (re-ask {attempt})" if attempt else "")
-        sender.send(misses, lambda req, resp: [_apply(j, resp) for j in by_key[req.key]], label)
+        sender.send(misses, lambda req, resp: [_apply(j, resp) for j in waiting[req.key]], label)
         pending = [j for j in pending if j.parsed is not None and j.parsed.failure == "unparseable"]
         if attempt < judge.config.reasks:
             stats.reasked += len(pending)
@@ -272,10 +287,10 @@ def judge_run(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pa
                         f"has none; add 'prices: {{input: USD, output: USD}}' per 1M tokens to {judge.config.path}")
     if max_cost is not None and max_cost < 0:
         raise CosaError(f"the cost budget must be >= 0 USD, got {max_cost}")
-    jobs = _jobs(samples, judge)
+    jobs = _jobs(samples)
     stats = RunStats(judgments=len(jobs))
     with JudgeCache(cache_path or default_cache_path()) as cache:
-        _run_rounds(jobs, judge, cache, _Sender(judge, cache, stats, max_cost, progress))
+        _run_rounds(jobs, judge, cache, _Sender(judge, cache, stats, max_cost, progress), samples)
     per_sample: list[list[_Job]] = [[] for _ in samples]
     for job in jobs:
         per_sample[job.index].append(job)

@@ -44,6 +44,7 @@ class Judge:
 
     @property
     def name(self) -> str:
+        """The judge's name (its folder name unless judge.yaml sets ``name``)."""
         return self.config.name
 
     @property
@@ -62,6 +63,8 @@ class Judge:
             options: dict[str, Any] = dict(self.config.backend_options)
             if "concurrency" in inspect.signature(cls).parameters:
                 options["concurrency"] = self.concurrency
+            if self.config.logit_scoring:
+                options.setdefault("logit_scoring", True)
             try:
                 self._backend = cls(self.config.model, dict(self.config.sampling), **options)
             except TypeError as exc:
@@ -90,7 +93,8 @@ class Judge:
         choices = CHOICES.get(rubric, ()) if self.config.logit_scoring else ()
         key = request_key(backend=self.config.backend, model=self.config.model,
                           sampling=self.config.sampling, rubric=self.rubrics[rubric].hash,
-                          messages=messages, choices=choices, attempt=attempt)
+                          messages=messages, choices=choices, attempt=attempt,
+                          scoring="logits" if self.config.logit_scoring else "text")
         return JudgeRequest(key=key, messages=messages, rubric=rubric, choices=choices)
 
 

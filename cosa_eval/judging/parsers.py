@@ -20,6 +20,7 @@ class Parsed:
 
     @property
     def is_valid(self) -> bool:
+        """A value was read (no failure)."""
         return self.failure is None
 
 

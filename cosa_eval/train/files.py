@@ -176,7 +176,7 @@ def batched(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def progress(iterable: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
+def progress(iterable: Iterable[Any], total: int, desc: str, unit: str = "row") -> Iterable[Any]:
     """A tqdm bar on stderr; ``COSA_NO_PROGRESS=1`` turns it off."""
     from tqdm import tqdm
-    return tqdm(iterable, total=total, desc=desc, unit="row", disable=bool(os.environ.get("COSA_NO_PROGRESS")))
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=bool(os.environ.get("COSA_NO_PROGRESS")))

@@ -53,9 +53,10 @@ def messages_of(row: dict[str, Any]) -> list[dict[str, str]]:
 class TransformersGenerator:
     """A local causal LM through ``transformers.generate`` (CPU or GPU)."""
 
-    def __init__(self, model: str, sampling: Sampling, dtype: str = "auto") -> None:
+    def __init__(self, model: str, sampling: Sampling, dtype: str = "auto", seed: int = 0) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+        set_seed(seed)
         self.torch = torch
         self.sampling = sampling
         self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -142,9 +143,9 @@ class VLLMGenerator:
         return [[c.text.strip() for c in out.outputs] for out in outputs]
 
 
-def make_generator(backend: str, model: str, sampling: Sampling, concurrency: int = 8) -> Generator:
+def make_generator(backend: str, model: str, sampling: Sampling, concurrency: int = 8, seed: int = 0) -> Generator:
     if backend == "transformers":
-        return TransformersGenerator(model, sampling)
+        return TransformersGenerator(model, sampling, seed=seed)
     if backend == "openai":
         return OpenAIGenerator(model, sampling, concurrency)
     if backend == "vllm":
@@ -167,19 +168,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=8, help="configs per generate call")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai backend)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (transformers backend)")
 
 
 def main(args: argparse.Namespace) -> int:
     sampling = Sampling(args.temperature, args.top_p, args.max_new_tokens, args.num_responses)
+    if args.batch_size < 1 or args.concurrency < 1:
+        raise CosaError(f"--batch-size {args.batch_size} and --concurrency {args.concurrency} must be at least 1")
     rows = read_jsonl(args.input, required=CONFIG_FIELDS)
     counts: Counter = Counter()
     with ResumableWriter(args.output) as writer:
         todo = [r for r in rows if not all(writer.is_done(response_id(r["id"], k))
                                            for k in range(sampling.num_responses))]
         if todo:
-            generator = make_generator(args.backend, args.model, sampling, args.concurrency)
+            generator = make_generator(args.backend, args.model, sampling, args.concurrency, args.seed)
             for batch in progress(list(batched(todo, args.batch_size)), -(-len(todo) // args.batch_size),
-                                  "generate"):
+                                  "generate", unit="batch"):
                 texts = generator.generate([messages_of(r) for r in batch], sampling.num_responses)
                 for row, responses in zip(batch, texts):
                     for index, text in enumerate(responses):
@@ -189,7 +193,8 @@ def main(args: argparse.Namespace) -> int:
                                       "generator": {"backend": args.backend, "model": args.model,
                                                     **asdict(sampling)}})
         counts.update(configs=len(rows), written_this_run=writer.written, total=len(writer.done))
-    settings = {"backend": args.backend, "model": args.model, **asdict(sampling), "batch_size": args.batch_size}
+    settings = {"backend": args.backend, "model": args.model, **asdict(sampling), "batch_size": args.batch_size,
+                "seed": args.seed}
     write_manifest(args.output, "generate", [args.input], settings, dict(counts))
     print(f"generate: {counts['total']} responses for {len(rows)} configs in {args.output} "
           f"({writer.written} new)")

@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     failures: Counter = Counter()
     with ResumableWriter(args.output) as writer:
         todo = [r for r in rows if not writer.is_done(r["id"])]
-        for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "judge"):
+        for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "judge", "chunk"):
             items = [{"prompt": r["prompt"], "response": r["response"]} for r in chunk]
             addressed = judge.ask("addressed", items)
             categories = judge.ask("categories", items)

@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     failures: Counter = Counter()
     with ResumableWriter(args.output) as writer:
         todo = [r for r in rows if not writer.is_done(r["id"])]
-        for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "label"):
+        for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "label", "chunk"):
             verdicts = judge.ask("prompt_categories", [{"prompt": r["prompt"]} for r in chunk])
             for row, verdict in zip(chunk, verdicts):
                 if not verdict.is_valid:

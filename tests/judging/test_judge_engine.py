@@ -168,3 +168,21 @@ def test_faults_change_nothing_but_the_request_count(judge_server, judge_yaml, t
     assert all(r.is_valid for r in faulty.records)
     assert _verdicts(faulty.records) == _verdicts(clean)
     assert judge_server.request_count > faulty.stats.sent == clean_run.stats.sent
+
+
+def test_works_inside_a_running_event_loop_and_stored_answers_reparse(judge_server, judge_yaml, cache_path,
+                                                                      shared_cosalign_rows):
+    import asyncio
+
+    from cosa_eval.judging import JudgeCache
+    samples = cosalign_samples(shared_cosalign_rows, 0, 3)
+
+    async def inside():                      # e.g. a notebook: judging must not need its own loop
+        return judge_samples(samples, load_judge(judge_yaml), progress=False)
+
+    records = asyncio.run(inside())
+    assert all(r.is_valid for r in records)
+    with JudgeCache(cache_path) as cache:
+        stored = list(cache.items())
+    assert len(stored) == 6
+    assert all(parse_output(rubric, answer.text).is_valid for _, rubric, answer in stored)

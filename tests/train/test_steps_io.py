@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cosa_eval.errors import CosaError
+from cosa_eval.taxonomy import ALL_CATEGORIES
 from cosa_eval.train.files import ResumableWriter, read_jsonl, write_manifest
 from cosa_eval.train.generate import Sampling
 from cosa_eval.train.released import HUB_ID, convert_rows, load_split
@@ -110,3 +111,61 @@ def test_load_released_offline_fails_with_one_line(monkeypatch):
     assert "\n" not in str(info.value) and HUB_ID in str(info.value)
     with pytest.raises(CosaError, match="unknown microsoft/CoSAlign-Train split 'test'"):
         load_split("test")
+
+
+def test_unparseable_labels_are_failures_never_labels(tmp_path, monkeypatch):
+    from train_helpers import write_judge_yaml
+    broken = {"on": True}
+
+    def answer(messages):
+        text = messages[-1]["content"]
+        if broken["on"] and "cocaine" in messages[0]["content"]:
+            return "I would rather not say."
+        if "Reply with only" in text:
+            return '{"Violence": true}'          # still missing categories: unparseable again
+        return json.dumps({c: c == "Violence" for c in ALL_CATEGORIES})
+
+    prompts = write_rows(tmp_path / "prompts.jsonl", [{"prompt": "a duel"}, {"prompt": "buy cocaine"}])
+    out = tmp_path / "labelled.jsonl"
+    with FakeOpenAIServer(answer=answer, model="judge-model") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+        monkeypatch.setenv("COSA_CACHE_DIR", str(tmp_path / "cache"))
+        judge = write_judge_yaml(tmp_path / "judges")
+        assert run_step("label", "--input", prompts, "--output", out, "--judge", judge) == 0
+        assert [r["prompt"] for r in read_rows(out)] == ["a duel"]
+        manifest = json.loads((tmp_path / "labelled.jsonl.manifest.json").read_text())
+        assert manifest["counts"]["failed_unparseable"] == 1
+        broken["on"] = False
+        calls = server.completions
+        assert run_step("label", "--input", prompts, "--output", out, "--judge", judge) == 0
+        # the row is redone, but from the cached answers: still a failure, never a default label
+        assert [r["prompt"] for r in read_rows(out)] == ["a duel"] and server.completions == calls
+
+
+def test_train_cli_imports_no_heavy_package():
+    import subprocess
+    import sys
+    code = ("import sys, argparse; from cosa_eval.train import cli; p = argparse.ArgumentParser(); "
+            "cli.add_arguments(p); heavy = {'torch', 'transformers', 'trl', 'peft', 'datasets', 'openai'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_launch_configs_are_valid_accelerate_configs():
+    from pathlib import Path
+    from accelerate.commands.config.config_args import load_config_from_file
+    folder = Path(__file__).resolve().parents[2] / "cosa_eval/train/launch"
+    processes = {path.stem: load_config_from_file(str(path)).num_processes for path in folder.glob("*.yaml")}
+    assert processes == {"single_gpu": 1, "fsdp_8gpu": 8, "zero3_8gpu": 8}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--max-prompt-length", "700", "--max-length", "640"), "--max-prompt-length 700"),
+    (("--lora-r", "-1"), "--lora-r -1"),
+    (("--learning-rate", "0"), "--learning-rate 0"),
+])
+def test_training_settings_are_validated_before_loading(tmp_path, flags, message):
+    with pytest.raises(CosaError, match=message):
+        run_step("dpo", "--input", tmp_path / "p.jsonl", "--model", "m", "--output-dir", tmp_path / "o", *flags)

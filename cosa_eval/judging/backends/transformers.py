@@ -22,7 +22,7 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...errors import CosaError
@@ -303,7 +303,8 @@ class TransformersBackend:
 
     def _complete_sync(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         with self._lock:
-            tokenizer, model = self._load_tokenizer(), self._load_model()
+            tokenizer = self._load_tokenizer()
+            self._load_model()
             jobs = plan_jobs(tokenizer, requests, logit_scoring=self.logit_scoring,
                              category_logits=self.category_logits, prefixes=self.prefixes)
             results: list[JobResult | None] = [None] * len(jobs)

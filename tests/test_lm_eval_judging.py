@@ -1,0 +1,52 @@
+"""Judging inside an lm_eval run and after it go through one engine and one cache."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from openai_server import FakeOpenAIServer
+from test_lm_eval_tasks import assert_one_line_error, run_lm_eval, samples_of
+
+
+def test_no_usable_judge_stops_before_generation(tmp_path, tiny_model_dir, local_data_dir):
+    out = tmp_path / "out"
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "cosapien",
+                          "--apply_chat_template", "--limit", "1", "--log_samples", "--output_path", str(out)],
+                         local_data_dir, env={"COSA_CACHE_DIR": str(tmp_path / "cache")})
+    assert_one_line_error(result, "OPENAI_API_KEY", "--predict_only")
+    assert "Running generate_until" not in result.stderr
+    assert not list(out.rglob("samples_*"))
+
+
+def test_in_run_judging_matches_judging_afterwards(tmp_path, tiny_model_dir, local_data_dir):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "COSA_CACHE_DIR": str(cache)}
+        result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                              "cosapien,cosalign_test_unseen", "--apply_chat_template", "--limit", "3",
+                              "--log_samples", "--output_path", str(out), "--gen_kwargs", "max_gen_toks=4",
+                              "--metadata", '{"judge": "openai-compatible"}'], local_data_dir, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        docs = 5 * 3 + 3 * 3
+        assert server.completions == 2 * docs            # helpfulness + one safety rubric per doc
+        results = json.loads(next(out.rglob("results_*.json")).read_text())
+        group = results["groups"]["cosapien"]
+        assert -1 <= group["cosa_score,none"] <= 1 and group["valid_rate,none"] == 1.0
+        rows = samples_of(out)["cosapien_film_production"]
+        assert {"rating", "is_compliant", "h", "s", "judge"} <= set(rows[0]["cosa_score"])
+
+        judged = tmp_path / "judged"
+        after = subprocess.run([sys.executable, "-m", "cosa_eval.cli", "judge", str(out), "--judge",
+                                "openai-compatible", "--output", str(judged), "--no-progress"],
+                               capture_output=True, text=True, env={**_base_env(), **env})
+        assert after.returncode == 0, after.stderr[-3000:]
+        assert server.completions == 2 * docs            # every verdict came from the shared cache
+    scores = json.loads((judged / "scores.json").read_text())
+    cosapien = next(v for k, v in scores.items() if k.startswith("cosapien"))
+    assert abs(cosapien["overall"]["cosa_score"] - group["cosa_score,none"]) < 1e-9
+
+
+def _base_env() -> dict:
+    import os
+    return {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)}
