@@ -1,6 +1,6 @@
 """Benchmark documents: from the Hugging Face hub by default, or from a local directory.
 
-A local directory overrides the hub (``COSA_DATA_DIR`` or lm_eval ``--metadata '{"data_dir": ...}'``).
+A local directory overrides the hub (and may hold CoSApien-schema configs of your own) (``COSA_DATA_DIR`` or lm_eval ``--metadata '{"data_dir": ...}'``).
 It holds one folder per benchmark, ``cosapien/`` and ``cosalign_test/``, each with one file per
 split: ``<split>.jsonl``, ``<split>.parquet`` or a hub snapshot's ``<split>-*.parquet`` (any depth).
 """
@@ -35,6 +35,9 @@ _MODES = ("exact", "subset", "not subset")
 def config_group_of(split: str) -> str:
     """``seen`` when a cosalign_test config uses only CoSAlign's training categories."""
     return "seen" if set(categories_of_split(split)) <= set(TRAINING_CATEGORIES) else "unseen"
+
+
+DEMO_DATA_DIR = Path(__file__).resolve().parent / "demo_data"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -149,10 +152,10 @@ def load_docs(benchmark: str, split: str, data_dir: str | os.PathLike | None = N
     """Validated task documents for one split, each with its system message in ``system``."""
     if benchmark not in HUB_IDS:
         raise CosaError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(HUB_IDS)}")
-    known = COSAPIEN_SPLITS if benchmark == "cosapien" else sum(COSALIGN_TEST_SPLITS.values(), ())
-    if split not in known:
-        raise CosaError(f"unknown {benchmark} split {split!r}; expected one of {', '.join(known)}")
     folder = resolve_data_dir(data_dir)
+    known = COSAPIEN_SPLITS if benchmark == "cosapien" else sum(COSALIGN_TEST_SPLITS.values(), ())
+    if split not in known and (benchmark == "cosalign_test" or folder is None):
+        raise CosaError(f"unknown {benchmark} split {split!r}; expected one of {', '.join(known)}")
     rows = _load_local(folder, benchmark, split) if folder else _load_hub(benchmark, split)
     if not rows:
         raise CosaError(f"{benchmark} split {split!r} has no rows")

@@ -16,7 +16,7 @@ import yaml
 from lm_eval.api.task import ConfigurableTask
 
 from . import tasks_dir
-from .data import load_docs
+from .data import DEMO_DATA_DIR, load_docs
 from .errors import CosaError, exit_with
 from .samples import sample_from_row
 from .types import JudgedRecord
@@ -43,10 +43,13 @@ def _user_errors(fn: Callable) -> Callable:
 
 
 @_user_errors
-def load_split(benchmark: str, split: str, data_dir: str | None = None, **_: Any) -> dict[str, Any]:
-    """``custom_dataset`` hook: validated docs of one split (hub, or the local override)."""
+def load_split(benchmark: str, split: str, data_dir: str | None = None, packaged: bool = False,
+               **_: Any) -> dict[str, Any]:
+    """``custom_dataset`` hook: validated docs of one split (hub, the local override, or the
+    project's own packaged sample when ``packaged``)."""
     from datasets import Dataset
-    return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=data_dir))}
+    folder = DEMO_DATA_DIR if packaged else data_dir
+    return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=folder))}
 
 
 @functools.lru_cache(maxsize=1)
