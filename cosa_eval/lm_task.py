@@ -98,7 +98,7 @@ class CosaTask(ConfigurableTask):
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:
         system = "\n\n".join(filter(None, [system_instruction, doc["system"]]))
         turns: list[dict[str, str]] = []
-        for demo in _demos()[doc["config_id"]][: self._shots]:
+        for demo in (_demos()[doc["config_id"]][: self._shots] if self._shots else []):
             turns += [{"role": "user", "content": demo["user"]}, {"role": "assistant", "content": demo["assistant"]}]
         turns.append({"role": "user", "content": doc["prompt"]})
         if fold:

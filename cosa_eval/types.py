@@ -46,7 +46,7 @@ class JudgedRecord:
     sample: Sample
     judge: str
     rubric_hashes: dict[str, str]
-    rating: int | None = None                      # helpfulness 0-5
+    rating: float | None = None                    # helpfulness 0-5 (an expected value under logit scoring)
     is_compliant: bool | None = None               # cosapien: config compliance
     categories: dict[str, bool] | None = None      # cosalign_test: risk categories present
     failure: str | None = None                     # one of FAILURE_KINDS, None when valid

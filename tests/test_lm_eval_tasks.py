@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+
 from cosa_eval.config_text import render_config
 from cosa_eval.taxonomy import categories_of_split
 from tiny_model import NO_SYSTEM_TEMPLATE, build_tiny_llama
 
+ROOT = Path(__file__).resolve().parents[1]
 TURN = re.compile(r"<\|(system|user|assistant)\|>(.*?)<\|end\|>", re.S)
 
 

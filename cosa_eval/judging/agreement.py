@@ -46,20 +46,20 @@ class JudgeSet:
 
 def make_judge_set(records: Iterable[JudgedRecord], source: str, name: str | None = None) -> JudgeSet:
     """Index one judge's records by sample_id; one judge per input, each sample once."""
+    records = list(records)
+    judges = sorted({record.judge for record in records})
+    if not records:
+        raise CosaError(f"{source}: no judged records; pass judged_*.jsonl files written by 'cosa-eval judge'")
+    if len(judges) > 1:
+        raise CosaError(f"{source} holds records of several judges ({', '.join(judges)}); "
+                        "pass each judge's judged files as a separate argument")
     by_id: dict[str, JudgedRecord] = {}
-    judges: set[str] = set()
     for record in records:
-        judges.add(record.judge)
         sample_id = record.sample.sample_id
         if sample_id in by_id:
             raise CosaError(f"{source}: sample {sample_id} is judged twice; pass one judged run per argument")
         by_id[sample_id] = record
-    if not by_id:
-        raise CosaError(f"{source}: no judged records; pass judged_*.jsonl files written by 'cosa-eval judge'")
-    if len(judges) > 1:
-        raise CosaError(f"{source} holds records of several judges ({', '.join(sorted(judges))}); "
-                        "pass each judge's judged files as a separate argument")
-    return JudgeSet(name=name or judges.pop(), source=source, records=by_id)
+    return JudgeSet(name=name or judges[0], source=source, records=by_id)
 
 
 def check_rubric_versions(sets: Sequence[JudgeSet]) -> None:

@@ -26,9 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cosa-eval judge``."""
     parser.add_argument("samples", nargs="+", metavar="SAMPLES",
                         help="lm_eval samples_*.jsonl files or --output_path folders (run with --log_samples)")
-    parser.add_argument("--judge", default=os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE, metavar="NAME|PATH",
+    parser.add_argument("--judge", action="append", metavar="NAME|PATH",
                         help=f"a shipped judge (gpt-4o, openai-compatible, vllm, transformers) or a judge.yaml "
-                             f"(default: ${JUDGE_ENV}, else {DEFAULT_JUDGE})")
+                             f"(default: ${JUDGE_ENV}, else {DEFAULT_JUDGE}); repeat it for a jury "
+                             "(majority for YES/NO and categories, see --jury-rating)")
+    parser.add_argument("--jury-rating", choices=("median", "mean"), default="median",
+                        help="how a jury combines helpfulness ratings (default: median)")
     parser.add_argument("--output", type=Path, metavar="DIR",
                         help="where judged_<task>.jsonl and scores.json go (default: "
                              "cosa_judged_<judge> beside the first SAMPLES path)")
@@ -49,24 +52,26 @@ def default_output(samples: list[str], judge_name: str) -> Path:
     return (first if first.is_dir() else first.parent) / f"cosa_judged_{judge_name}"
 
 
-def _write_outputs(output: Path, run: Any, judge: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _write_outputs(output: Path, records: list, info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from ..samples import read_run_info
     from ..scoring.metrics import score_groups
     from .records import judged_file_name, write_judged
     by_task: dict[str, list] = defaultdict(list)
-    for record in run.records:
+    for record in records:
         by_task[record.sample.task].append(record)
-    for task, records in sorted(by_task.items()):
-        write_judged(output / judged_file_name(task), records)
-    scores = score_groups(run.records)
+    for task, task_records in sorted(by_task.items()):
+        write_judged(output / judged_file_name(task), task_records)
+    scores = score_groups(records)
     (output / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    info = {"judge": judge.name, "judge_file": str(judge.config.path), "backend": judge.config.backend,
-            "model": judge.config.model, "sampling": judge.config.sampling,
-            "rubric_hashes": {name: r.hash for name, r in judge.rubrics.items()},
-            "samples": [str(p) for p in args.samples], "run": read_run_info(args.samples[0]),
-            "stats": vars(run.stats)}
+    info = {**info, "samples": [str(p) for p in args.samples], "run": read_run_info(args.samples[0])}
     (output / "judge_run.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
     return scores
+
+
+def _judge_info(judge: Any, run: Any) -> dict[str, Any]:
+    return {"judge": judge.name, "judge_file": str(judge.config.path), "backend": judge.config.backend,
+            "model": judge.config.model, "sampling": judge.config.sampling,
+            "rubric_hashes": {name: r.hash for name, r in judge.rubrics.items()}, "stats": vars(run.stats)}
 
 
 def _summary(run: Any, output: Path) -> str:
@@ -86,19 +91,41 @@ def main(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise CosaError(f"--concurrency must be at least 1, got {args.concurrency}")
     samples = read_samples(args.samples)
-    judge = load_judge(args.judge, concurrency=args.concurrency)
+    names = args.judge or [os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE]
+    if len(names) > 1:
+        return _main_jury(samples, names, args)
+    judge = load_judge(names[0], concurrency=args.concurrency)
     if args.dry_run:
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
     run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
                     progress=not args.no_progress)
     output = args.output or default_output(args.samples, judge.name)
-    scores = _write_outputs(output, run, judge, args)
+    scores = _write_outputs(output, run.records, _judge_info(judge, run), args)
+    _print_scores(scores)
+    print(_summary(run, output), file=sys.stderr)
+    return 0
+
+
+def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int:
+    """``--judge A --judge B ...``: each member judged (and cached) on its own, verdicts combined."""
+    from .jury import judge_with_jury, jury_name
+    if args.dry_run or args.max_cost is not None:
+        raise CosaError("--dry-run and --max-cost apply to one judge; run them per member, then the jury")
+    records = judge_with_jury(samples, names, cache_path=args.cache, rating=args.jury_rating,
+                              progress=not args.no_progress)
+    name = records[0].judge if records else jury_name(names)
+    output = args.output or default_output(args.samples, name)
+    scores = _write_outputs(output, records, {"judge": name, "members": names, "rating": args.jury_rating}, args)
+    _print_scores(scores)
+    print(f"judged {len(records)} responses with a jury of {len(names)}; wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _print_scores(scores: dict[str, Any]) -> None:
     for key, score in scores.items():
         overall = score["overall"]
         print(f"{key}: CoSA-Score {overall.get('cosa_score')} (valid_rate {overall.get('valid_rate')})")
-    print(_summary(run, output), file=sys.stderr)
-    return 0
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -124,11 +124,12 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
     if path.exists():
         with JudgeCache(path) as cache:
             hits = cache.get_many(r.key for r in requests)
-    todo = [r for r in requests if r.key not in hits]
+    todo = list({r.key: r for r in requests if r.key not in hits}.values())    # identical ones go once
     tokens_in = sum(estimate_tokens("".join(m["content"] for m in r.messages)) for r in todo)
     tokens_out = sum(1 if r.choices else EXPECTED_OUTPUT_TOKENS[r.rubric] for r in todo)
     prices = judge.prices
-    return Estimate(judge=judge.name, judgments=len(requests), cached=len(requests) - len(todo),
+    cached = sum(r.key in hits for r in requests)
+    return Estimate(judge=judge.name, judgments=len(requests), cached=cached,
                     calls=len(todo), input_tokens=tokens_in, output_tokens=tokens_out,
                     cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
 

