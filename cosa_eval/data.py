@@ -6,13 +6,13 @@ split: ``<split>.jsonl``, ``<split>.parquet`` or a hub snapshot's ``<split>-*.pa
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from .config_text import render_config
 from .errors import CosaError
+from .jsonl import iter_jsonl
 from .taxonomy import TRAINING_CATEGORIES, categories_of_split
 from .types import COSAPIEN_TYPES
 
@@ -66,16 +66,7 @@ def _read_rows(files: list[Path]) -> list[tuple[str, int, dict[str, Any]]]:
     rows: list[tuple[str, int, dict[str, Any]]] = []
     for path in files:
         if path.suffix == ".jsonl":
-            with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise CosaError(f"{path}: row {number}: not valid JSON ({exc.msg}); "
-                                        "fix the line or regenerate the file") from None
-                    rows.append((str(path), number, row))
+            rows.extend((str(path), number, row) for number, row in iter_jsonl(path))
         else:
             import pyarrow.parquet as pq
             try:
@@ -162,8 +153,6 @@ def load_docs(benchmark: str, split: str, data_dir: str | os.PathLike | None = N
     docs = []
     for source, number, row in rows:
         where = f"{source}: row {number}"
-        if not isinstance(row, dict):
-            raise CosaError(f"{where}: expected a JSON object, got {type(row).__name__}")
         docs.append(_cosapien_doc(where, row, split) if benchmark == "cosapien"
                     else _cosalign_doc(where, row, split, seed))
     return docs

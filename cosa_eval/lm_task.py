@@ -52,6 +52,13 @@ def load_split(benchmark: str, split: str, data_dir: str | None = None, packaged
     return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=folder))}
 
 
+@functools.lru_cache(maxsize=None)
+def _load_judge(name: str) -> Any:
+    """One judge per process, so a local judge model loads once for all subtasks."""
+    from .judging import load_judge
+    return load_judge(name)
+
+
 @functools.lru_cache(maxsize=1)
 def _demos() -> dict[str, list[dict[str, str]]]:
     return yaml.safe_load((tasks_dir() / "cosa" / "demos.yaml").read_text(encoding="utf-8"))
@@ -90,9 +97,8 @@ class CosaTask(ConfigurableTask):
     def _shots(self) -> int:
         return int((self.config.dataset_kwargs or {}).get("shots", 0))
 
-    def _judge(self):
-        from .judging.engine import load_judge
-        return load_judge(setting(self._metadata, "judge", "COSA_JUDGE") or "gpt-4o")
+    def _judge(self) -> Any:
+        return _load_judge(setting(self._metadata, "judge", "COSA_JUDGE") or "gpt-4o")
 
     # -- prompt construction ---------------------------------------------------------------
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:

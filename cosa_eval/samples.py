@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CosaError
+from .jsonl import iter_jsonl
 from .types import BENCHMARKS, Sample
 
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
@@ -70,16 +71,8 @@ def read_samples(paths: Iterable[str | Path]) -> list[Sample]:
     samples: list[Sample] = []
     for path in find_sample_files(paths):
         task = task_of(path)
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}: line {number}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CosaError(f"{where}: not valid JSON ({exc.msg})") from None
-                samples.append(sample_from_row(task, row, where))
+        samples.extend(sample_from_row(task, row, f"{path}: line {number}")
+                       for number, row in iter_jsonl(path, fix="re-run lm_eval with --log_samples"))
     return samples
 
 

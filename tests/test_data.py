@@ -37,7 +37,7 @@ def _write(tmp_path, benchmark, split, lines):
     ('{"prompt": "hi", "scenario": "cfg", "type": "maybe"}', "row 2: field 'type' is 'maybe'"),
     ('{"prompt": "", "scenario": "cfg", "type": "allowed"}', "row 2: field 'prompt' must be a non-empty string"),
     ('{"prompt": "hi", "type": "allowed"}', "row 2: field 'scenario'"),
-    ('{"prompt": "hi", ', "row 2: not valid JSON"),
+    ('{"prompt": "hi", ', "line 2: not valid JSON"),
 ])
 def test_bad_rows_name_file_row_and_field(tmp_path, line, message):
     good = json.dumps({"prompt": "ok", "scenario": "cfg", "type": "allowed"})

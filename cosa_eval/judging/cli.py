@@ -4,7 +4,7 @@
     cosa-eval judge out/my-model --judge openai-compatible --dry-run
     OPENAI_BASE_URL=http://localhost:8000/v1 cosa-eval judge out/ --judge judges/my-judge/judge.yaml
 
-Only light modules are imported here: ``cosa-eval --help`` builds every subcommand's parser.
+Heavy modules are imported inside main(), so ``cosa-eval judge --help`` stays instant.
 """
 from __future__ import annotations
 
@@ -126,20 +126,3 @@ def _print_scores(scores: dict[str, Any]) -> None:
     for key, score in scores.items():
         overall = score["overall"]
         print(f"{key}: CoSA-Score {overall.get('cosa_score')} (valid_rate {overall.get('valid_rate')})")
-
-
-def run(argv: list[str] | None = None) -> int:
-    """This subcommand alone: ``python -m cosa_eval.judging.cli SAMPLES ...``."""
-    from ..errors import exit_with
-    parser = argparse.ArgumentParser(prog="cosa-eval judge", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        return main(parser.parse_args(argv))
-    except CosaError as error:
-        exit_with(error)
-    except KeyboardInterrupt:
-        exit_with("interrupted; answered judge calls are kept in the cache, re-run to resume", 130)
-
-
-if __name__ == "__main__":
-    sys.exit(run())

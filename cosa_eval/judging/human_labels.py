@@ -15,11 +15,11 @@ Labels refer to the responses in the judged files they are checked against.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import CosaError
+from ..jsonl import iter_jsonl
 from ..taxonomy import ALL_CATEGORIES, split_token
 from ..types import JudgedRecord, Sample
 from .registry import did_you_mean
@@ -45,18 +45,9 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if path.suffix != ".jsonl":
         raise CosaError(f"{path}: human labels must be a .csv or .jsonl file")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CosaError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise CosaError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
-            _check_columns(path, list(row), f"line {number}: ")
-            yield f"{path}: line {number}", row
+    for number, row in iter_jsonl(path):
+        _check_columns(path, list(row), f"line {number}: ")
+        yield f"{path}: line {number}", row
 
 
 def _check_columns(path: Path, names: list[str], where: str = "") -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import CosaError
+from ..jsonl import iter_jsonl
 from ..types import JudgedRecord
 
 JUDGED_GLOB = "judged_*.jsonl"
@@ -45,13 +46,7 @@ def find_judged_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _record_of(line: str, where: str) -> JudgedRecord:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CosaError(f"{where}: not valid JSON ({exc.msg}); re-run 'cosa-eval judge' to rewrite it") from None
-    if not isinstance(row, dict):
-        raise CosaError(f"{where}: expected a JSON object per line, got {type(row).__name__}")
+def _record_of(row: dict, where: str) -> JudgedRecord:
     try:
         return JudgedRecord.from_dict(row)
     except (TypeError, KeyError) as exc:
@@ -64,8 +59,6 @@ def read_judged(paths: Iterable[str | Path] | str | Path) -> list[JudgedRecord]:
         paths = [paths]
     records: list[JudgedRecord] = []
     for path in find_judged_files(list(paths)):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    records.append(_record_of(line, f"{path}: line {number}"))
+        records.extend(_record_of(row, f"{path}: line {number}")
+                       for number, row in iter_jsonl(path, fix="re-run 'cosa-eval judge' to rewrite it"))
     return records

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import CosaError
+from ..jsonl import iter_jsonl
 
 _VERSIONED = ("cosa-eval", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "openai",
               "vllm", "lm_eval")
@@ -28,22 +29,13 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str,
     if not path.is_file():
         raise CosaError(f"{path} does not exist; pass the output file of the previous step")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CosaError(f"{path}: row {number}: not valid JSON ({exc.msg}); fix or delete the line") from None
-            if not isinstance(row, dict):
-                raise CosaError(f"{path}: row {number}: expected a JSON object, got {type(row).__name__}")
-            for name in required:
-                if name not in row:
-                    raise CosaError(f"{path}: row {number}: missing field {name!r}; was it written by the "
-                                    "previous 'cosa-eval train' step?")
-            row.setdefault("_row", number)
-            rows.append(row)
+    for number, row in iter_jsonl(path):
+        for name in required:
+            if name not in row:
+                raise CosaError(f"{path}: line {number}: missing field {name!r}; was it written by the "
+                                "previous 'cosa-eval train' step?")
+        row.setdefault("_row", number)
+        rows.append(row)
     return rows
 
 

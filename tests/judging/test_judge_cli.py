@@ -14,9 +14,13 @@ import pytest
 
 from judging_helpers import SECRET_KEY, cosalign_samples, cosapien_samples, write_judge, write_samples_file
 from cosa_eval.judging import load_judge, read_judged
-from cosa_eval.judging.cli import run
+from cosa_eval.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(argv: list[str]) -> int:
+    return main(["judge", *argv])
 
 
 def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cache_path,
@@ -55,7 +59,7 @@ def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, shared_co
 
 def _cli(args: list[str], server_url: str) -> subprocess.Popen:
     env = {**os.environ, "OPENAI_BASE_URL": server_url, "OPENAI_API_KEY": SECRET_KEY}
-    return subprocess.Popen([sys.executable, "-m", "cosa_eval.judging.cli", *args, "--no-progress"],
+    return subprocess.Popen([sys.executable, "-m", "cosa_eval.cli", "judge", *args, "--no-progress"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -36,7 +36,7 @@ def test_manifest_records_inputs_settings_versions_counts(tmp_path):
 def test_read_jsonl_errors_name_file_and_row(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"prompt": "a"}\nnot json\n')
-    with pytest.raises(CosaError, match=r"x.jsonl: row 2: not valid JSON"):
+    with pytest.raises(CosaError, match=r"x.jsonl: line 2: not valid JSON"):
         read_jsonl(path)
     with pytest.raises(CosaError, match="does not exist"):
         read_jsonl(tmp_path / "missing.jsonl")
