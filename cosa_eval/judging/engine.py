@@ -195,6 +195,20 @@ class _Sender:
             _run_coroutine(lambda: self._all(requests, done, bar))
 
 
+def answer_requests(judge: Judge, cache: JudgeCache, requests: list[JudgeRequest], *, label: str,
+                    progress: bool = True, stats: RunStats | None = None) -> dict[str, JudgeResponse]:
+    """Answers by key to any rubric requests (e.g. the training pipeline's): cached ones first,
+    the rest sent once each through the judge's backend and cached as they arrive."""
+    stats = stats if stats is not None else RunStats()
+    unique = list({r.key: r for r in requests}.values())
+    answers = cache.get_many(r.key for r in unique)
+    stats.cached += len(answers)
+    missing = [r for r in unique if r.key not in answers]
+    _Sender(judge, cache, stats, None, progress).send(
+        missing, lambda request, response: answers.__setitem__(request.key, response), label)
+    return answers
+
+
 async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeResponse]:
     """The backend's answers; a backend that raises or miscounts becomes api_error, not a crash."""
     try:

@@ -2,15 +2,14 @@
 
 The engine (``cosa_eval.judging.engine``) judges benchmark samples with its fixed rubric pair
 (helpfulness + compliance/categories). The pipeline asks other questions -- which risk categories
-a *prompt* involves, whether a response *addresses* its prompt -- so this module sends its own
-rubric requests through the same public pieces: the judge's backend and settings
-(``load_judge``), its SQLite cache and key (``JudgeCache``, ``request_key``) and its verdict
-parsers (last ``[[YES]]``/``[[NO]]``, last category JSON). Unparseable answers are re-asked up to
+a *prompt* involves, whether a response *addresses* its prompt -- so this module renders its own
+rubric requests and sends them through the engine's ``answer_requests`` (the same backend, cache,
+bounded concurrency and progress bar) and its verdict parsers (last ``[[YES]]``/``[[NO]]``, last
+category JSON). Unparseable answers are re-asked up to
 the judge's ``reasks``; a failure stays a typed failure, never a verdict.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from dataclasses import dataclass
@@ -88,14 +87,11 @@ class RubricJudge:
         return JudgeRequest(key=key, messages=messages, rubric=name, choices=choices)
 
     def _parse(self, ask: Ask, response: Any) -> Any:
-        from ..judging.parsers import Parsed
+        from ..judging.parsers import Parsed, parse_choice_probs
         if response.failure:
             return Parsed(failure=response.failure, detail=response.detail)
-        if response.choice_probs:
-            scored = {k: v for k, v in response.choice_probs.items() if k in ask.choices}
-            if not scored:
-                return Parsed(failure="unparseable", detail=f"no probability for {', '.join(ask.choices)}")
-            return Parsed(value=max(scored, key=scored.get) == ask.choices[0])
+        if response.choice_probs:        # only YES/NO questions carry choices
+            return parse_choice_probs("compliance", response.choice_probs)
         return ask.parse(response.text or "")
 
     def ask(self, name: str, items: list[dict[str, str]]) -> list[Any]:
@@ -126,48 +122,11 @@ class RubricJudge:
 
     def _answer(self, cache: Any, requests: list[Any], label: str) -> dict[str, Any]:
         """Answers by key: cached ones, then the rest from the backend (each cached as it arrives)."""
-        unique = list({r.key: r for r in requests}.values())
-        found = cache.get_many(r.key for r in unique)
-        self.stats["cached"] += len(found)
-        missing = [r for r in unique if r.key not in found]
-        if missing:
-            self.judge.check_ready()
-            found.update(asyncio.run(self._send(cache, missing, label)))
-            self.stats["sent"] += len(missing)
-        return found
-
-    async def _send(self, cache: Any, requests: list[Any], label: str) -> dict[str, Any]:
-        from tqdm.auto import tqdm
-        from ..judging.backends.base import JudgeResponse
-        backend = self.judge.backend()
-        size = self.judge.config.batch_size
-        gate = asyncio.Semaphore(self.judge.concurrency)
-        answers: dict[str, Any] = {}
-        bar = tqdm(total=len(requests), desc=label, unit="call",
-                   disable=not self.progress or bool(os.environ.get("COSA_NO_PROGRESS")))
-
-        async def one_chunk(chunk: list[Any]) -> None:
-            async with gate:
-                try:
-                    responses = await backend.complete(chunk)
-                except CosaError:
-                    raise
-                except Exception as exc:  # a backend broke its never-raise promise
-                    responses = [JudgeResponse(failure="api_error", detail=f"{type(exc).__name__}: {exc}")] * len(chunk)
-            if not isinstance(responses, list) or len(responses) != len(chunk):
-                responses = [JudgeResponse(failure="api_error", detail="backend miscounted its answers")] * len(chunk)
-            for request, response in zip(chunk, responses):
-                cache.put(request.key, request.rubric, response)
-                answers[request.key] = response
-            bar.update(len(chunk))
-
-        try:
-            await asyncio.gather(*(one_chunk(requests[i:i + size]) for i in range(0, len(requests), size)))
-        finally:
-            bar.close()
-            closer = getattr(backend, "aclose", None)
-            if closer is not None:
-                await closer()  # an async client cannot outlive this event loop
+        from ..judging.engine import RunStats, answer_requests
+        stats = RunStats()
+        answers = answer_requests(self.judge, cache, requests, label=label, progress=self.progress, stats=stats)
+        self.stats["cached"] += stats.cached
+        self.stats["sent"] += stats.sent
         return answers
 
 

@@ -138,6 +138,6 @@ def test_pair_cli_names_a_missing_field(tmp_path):
     rows = _rows({"viol": [VIOL]})
     del rows[2]["response"]
     judged = write_rows(tmp_path / "judged.jsonl", rows)
-    with pytest.raises(CosaError, match=r"judged.jsonl: row 3: missing field 'response'"):
+    with pytest.raises(CosaError, match=r"judged.jsonl: line 3: missing field 'response'"):
         run_step("pair", "--input", judged, "--output", tmp_path / "p.jsonl")
 
