@@ -183,26 +183,29 @@ class CosaTask(ConfigurableTask):
         return {metric: row for metric in METRICS}
 
 
-def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _score(rows: list[dict[str, Any]], metric: str) -> float:
+    """One overall metric of a subtask; NaN when undefined (no valid or no fully allowed response),
+    so lm_eval's group means still run and the run's results are saved."""
     from .scoring.metrics import score_records
-    return score_records([JudgedRecord.from_dict(row) for row in rows])["overall"]
+    value = score_records([JudgedRecord.from_dict(row) for row in rows])["overall"][metric]
+    return float("nan") if value is None else value
 
 
 def agg_cosa_score(rows: list[dict[str, Any]]) -> float:
-    return _scores(rows)["cosa_score"]
+    return _score(rows, "cosa_score")
 
 
 def agg_helpful_safe(rows: list[dict[str, Any]]) -> float:
-    return _scores(rows)["helpful_safe"]
+    return _score(rows, "helpful_safe")
 
 
 def agg_helpful_unsafe(rows: list[dict[str, Any]]) -> float:
-    return _scores(rows)["helpful_unsafe"]
+    return _score(rows, "helpful_unsafe")
 
 
 def agg_over_refusal(rows: list[dict[str, Any]]) -> float:
-    return _scores(rows)["over_refusal"]
+    return _score(rows, "over_refusal")
 
 
 def agg_valid_rate(rows: list[dict[str, Any]]) -> float:
-    return _scores(rows)["valid_rate"]
+    return _score(rows, "valid_rate")

@@ -50,3 +50,18 @@ def test_in_run_judging_matches_judging_afterwards(tmp_path, tiny_model_dir, loc
 def _base_env() -> dict:
     import os
     return {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)}
+
+
+def test_undefined_metrics_are_nan_not_a_crash():
+    import math
+
+    from cosa_eval.lm_task import agg_cosa_score, agg_over_refusal
+    from cosa_eval.types import JudgedRecord, Sample
+    sample = Sample(task="t", benchmark="cosalign_test", variant="0shot", config_id="Violence", config_group="seen",
+                    doc_id=0, prompt="p", config="c", response="r", situation=3, mode="not subset",
+                    allowed_categories=("Violence",))
+    refused = JudgedRecord(sample=sample, judge="j", rubric_hashes={"h": "x"}, rating=0, categories={"Violence": True})
+    assert agg_cosa_score([refused.to_dict()]) == 0.0
+    assert math.isnan(agg_over_refusal([refused.to_dict()]))       # no fully allowed prompt among them
+    failed = JudgedRecord(sample=sample, judge="j", rubric_hashes={"h": "x"}, failure="api_error")
+    assert math.isnan(agg_cosa_score([failed.to_dict()]))
