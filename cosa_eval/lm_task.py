@@ -81,6 +81,9 @@ class CosaTask(ConfigurableTask):
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         config = dict(config or {})
         config.pop("class", None)
+        # Metrics come from this class's process_results; saying so stops lm_eval from looking each
+        # metric name up in the HF evaluate library (seconds per metric and subtask, and the network).
+        config.setdefault("process_results", "CosaTask.process_results")
         super().__init__(config=config, **kwargs)
         self._records: dict[tuple[str, str, str], JudgedRecord] = {}
 
