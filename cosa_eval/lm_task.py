@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 from typing import Any, Callable
 
@@ -21,7 +20,6 @@ from .errors import CosaError, exit_with
 from .samples import sample_from_row
 from .types import JudgedRecord
 
-log = logging.getLogger("cosa_eval")
 METRICS = ("cosa_score", "helpful_safe", "helpful_unsafe", "over_refusal", "valid_rate")
 
 
@@ -137,7 +135,8 @@ class CosaTask(ConfigurableTask):
         if num_fewshot:
             raise CosaError(f"--num_fewshot {num_fewshot} is not used by cosa-eval tasks; run the *_5shot tasks "
                             "(cosapien_5shot, cosalign_test_5shot) for in-context demonstrations")
-        fold = bool(setting(self._metadata, "fold_system", "COSA_FOLD_SYSTEM"))
+        fold_setting = setting(self._metadata, "fold_system", "COSA_FOLD_SYSTEM")
+        fold = str(fold_setting or "").lower() not in ("", "0", "false", "no")
         rendered = chat_template(self._messages(doc, system_instruction, fold=False), add_generation_prompt=True)
         if not _system_survived(rendered, doc["system"]):
             if not fold:
