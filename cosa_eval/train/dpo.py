@@ -12,11 +12,10 @@ implicit reward margin (0 before by definition) and reward accuracy in ``cosa_ma
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from typing import Any
 
-from .runner import (already_trained, drop_long_prompts, finish, load_model, load_pairs, load_tokenizer,
-                     loss_figures, save_final, train_resuming)
+from .logprobs import margin_summary, pair_gaps
+from .runner import Step, run_step
 from .settings import TrainSettings, add_training_arguments, settings_from_args
 
 DPO_LEARNING_RATE = 5e-7
@@ -40,33 +39,8 @@ def build_trainer(settings: TrainSettings, config: Any, rows: list[dict[str, Any
                       peft_config=settings.lora.to_peft() if settings.lora.enabled else None)
 
 
-def run(settings: TrainSettings, input_path: str) -> dict[str, Any]:
-    """Train and save; returns the figures written to the manifest."""
-    from .logprobs import margin_summary, pair_gaps
-    if already_trained(settings, "dpo"):
-        return {}
-    counts: Counter = Counter()
-    pairs = load_pairs(input_path)
-    tokenizer = load_tokenizer(settings)
-    rows = drop_long_prompts(dpo_rows(pairs), tokenizer, settings.max_prompt_length, counts)
-    counts.update(pairs=len(pairs), dpo_rows=len(rows))
-    config = dpo_config(settings)  # sets up the distributed state and the device
-    model = load_model(settings)
-    # Measured in single-process runs only: under FSDP / ZeRO-3 the weights are sharded or not yet loaded.
-    probe = rows[:settings.measure_pairs] if config.world_size == 1 else []
-    gaps_before = pair_gaps(model.to(config.device), tokenizer, probe, settings.max_length) if probe else []
-    trainer = build_trainer(settings, config, rows, model, tokenizer)
-    train_resuming(trainer, settings)
-    figures: dict[str, Any] = {**loss_figures(trainer), "global_steps": trainer.state.global_step}
-    if probe:
-        gaps_after = pair_gaps(trainer.model, tokenizer, probe, settings.max_length)
-        figures.update(margin_summary(gaps_before, gaps_after, settings.beta))
-    save_final(trainer, tokenizer, settings)
-    if trainer.accelerator.is_main_process:
-        finish(settings, "dpo", input_path, counts, figures)
-        print(f"dpo: {len(rows)} pairs, {trainer.state.global_step} steps, model in {settings.output_dir} "
-              f"({', '.join(f'{k} {v:.4g}' for k, v in figures.items() if isinstance(v, float))})")
-    return figures
+STEP = Step(name="dpo", noun="pairs", rows=dpo_rows, config=dpo_config, trainer=build_trainer,
+            measure=pair_gaps, figures=lambda before, after, settings: margin_summary(before, after, settings.beta))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    run(settings_from_args(args), args.input)
+    run_step(STEP, settings_from_args(args), args.input)
     return 0
 
 

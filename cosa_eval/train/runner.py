@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import CosaError
 from .files import read_jsonl, read_manifest, write_manifest
@@ -123,3 +124,44 @@ def finish(settings: TrainSettings, step: str, input_path: str, counts: Counter,
     """Write ``cosa_manifest.json``; its ``complete`` flag makes a re-run a no-op."""
     write_manifest(settings.output_dir, step, [input_path], settings.to_dict(),
                    {**counts, **figures, "complete": True}, folder=True)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What differs between ``sft`` and ``dpo``; :func:`run_step` does the rest."""
+
+    name: str                                                    # "sft" | "dpo"
+    noun: str                                                    # what one training row is called
+    rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]  # pairs -> TRL dataset rows
+    config: Callable[[TrainSettings], Any]                       # the TRL config (sets up the device)
+    trainer: Callable[..., Any]                                  # (settings, config, rows, model, tokenizer)
+    measure: Callable[[Any, Any, list[dict[str, Any]], int], Any]  # (model, tokenizer, rows, max_length)
+    figures: Callable[[Any, Any, TrainSettings], dict[str, Any]]  # (before, after, settings)
+
+
+def run_step(step: Step, settings: TrainSettings, input_path: str) -> dict[str, Any]:
+    """Train and save; returns the figures written to the manifest."""
+    if already_trained(settings, step.name):
+        return {}
+    counts: Counter = Counter()
+    pairs = load_pairs(input_path)
+    tokenizer = load_tokenizer(settings)
+    rows = drop_long_prompts(step.rows(pairs), tokenizer, settings.max_prompt_length, counts)
+    counts.update({"pairs": len(pairs), f"{step.name}_rows": len(rows)})
+    config = step.config(settings)  # sets up the distributed state and the device
+    model = load_model(settings)
+    # Measured in single-process runs only: under FSDP / ZeRO-3 the weights are sharded or not yet loaded.
+    probe = rows[:settings.measure_pairs] if config.world_size == 1 else []
+    before = step.measure(model.to(config.device), tokenizer, probe, settings.max_length) if probe else None
+    trainer = step.trainer(settings, config, rows, model, tokenizer)
+    train_resuming(trainer, settings)
+    figures: dict[str, Any] = {**loss_figures(trainer), "global_steps": trainer.state.global_step}
+    if probe:
+        after = step.measure(trainer.model, tokenizer, probe, settings.max_length)
+        figures.update(step.figures(before, after, settings))
+    save_final(trainer, tokenizer, settings)
+    if trainer.accelerator.is_main_process:
+        finish(settings, step.name, input_path, counts, figures)
+        print(f"{step.name}: {len(rows)} {step.noun}, {trainer.state.global_step} steps, model in "
+              f"{settings.output_dir} ({', '.join(f'{k} {v:.4g}' for k, v in figures.items() if isinstance(v, float))})")
+    return figures

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from typing import Any
 
-from .runner import (already_trained, drop_long_prompts, finish, load_model, load_pairs, load_tokenizer,
-                     loss_figures, save_final, train_resuming)
+from .logprobs import mean_nll
+from .runner import Step, run_step
 from .settings import TrainSettings, add_training_arguments, settings_from_args
 
 SFT_LEARNING_RATE = 1e-5  # the paper does not state its SFT learning rate; a common full-FT value
@@ -47,34 +46,8 @@ def build_trainer(settings: TrainSettings, config: Any, rows: list[dict[str, Any
                       peft_config=settings.lora.to_peft() if settings.lora.enabled else None)
 
 
-def run(settings: TrainSettings, input_path: str) -> dict[str, Any]:
-    """Train and save; returns the figures written to the manifest."""
-    from .logprobs import mean_nll
-    if already_trained(settings, "sft"):
-        return {}
-    counts: Counter = Counter()
-    pairs = load_pairs(input_path)
-    tokenizer = load_tokenizer(settings)
-    rows = drop_long_prompts(sft_rows(pairs), tokenizer, settings.max_prompt_length, counts)
-    counts.update(pairs=len(pairs), sft_rows=len(rows))
-    config = sft_config(settings)  # sets up the distributed state and the device
-    model = load_model(settings)
-    # Measured in single-process runs only: under FSDP / ZeRO-3 the weights are sharded or not yet loaded.
-    probe = rows[:settings.measure_pairs] if config.world_size == 1 else []
-    figures: dict[str, Any] = {}
-    if probe:
-        figures["nll_before"] = mean_nll(model.to(config.device), tokenizer, probe, settings.max_length)
-    trainer = build_trainer(settings, config, rows, model, tokenizer)
-    train_resuming(trainer, settings)
-    if probe:
-        figures["nll_after"] = mean_nll(trainer.model, tokenizer, probe, settings.max_length)
-    figures.update(loss_figures(trainer), global_steps=trainer.state.global_step)
-    save_final(trainer, tokenizer, settings)
-    if trainer.accelerator.is_main_process:
-        finish(settings, "sft", input_path, counts, figures)
-        print(f"sft: {len(rows)} examples, {trainer.state.global_step} steps, model in {settings.output_dir} "
-              f"({', '.join(f'{k} {v:.4g}' for k, v in figures.items() if isinstance(v, float))})")
-    return figures
+STEP = Step(name="sft", noun="examples", rows=sft_rows, config=sft_config, trainer=build_trainer,
+            measure=mean_nll, figures=lambda before, after, settings: {"nll_before": before, "nll_after": after})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    run(settings_from_args(args), args.input)
+    run_step(STEP, settings_from_args(args), args.input)
     return 0
 
 
