@@ -162,6 +162,7 @@ def run_step(step: Step, settings: TrainSettings, input_path: str) -> dict[str, 
     save_final(trainer, tokenizer, settings)
     if trainer.accelerator.is_main_process:
         finish(settings, step.name, input_path, counts, figures)
-        print(f"{step.name}: {len(rows)} {step.noun}, {trainer.state.global_step} steps, model in "
-              f"{settings.output_dir} ({', '.join(f'{k} {v:.4g}' for k, v in figures.items() if isinstance(v, float))})")
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if isinstance(v, float))
+        print(f"{step.name}: {len(rows)} {step.noun}, {trainer.state.global_step} steps, "
+              f"model in {settings.output_dir} ({shown})")
     return figures
