@@ -1,6 +1,7 @@
 """User-facing errors: one line that says what is wrong and what to do."""
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import NoReturn
 
@@ -16,3 +17,9 @@ def exit_with(error: CosaError | str, code: int = 2, *, own_line: bool = False) 
     """
     print(f"{chr(10) if own_line else ''}cosa-eval: error: {error}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

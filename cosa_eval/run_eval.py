@@ -1,11 +1,10 @@
 """``cosa-eval eval``: lm_eval's own CLI, with the cosa-eval tasks on its include path."""
 from __future__ import annotations
 
-import difflib
 import sys
 
 from . import tasks_dir
-from .errors import CosaError
+from .errors import CosaError, did_you_mean
 
 USAGE = """usage: cosa-eval eval [lm_eval arguments]
 
@@ -40,9 +39,9 @@ def _known_tasks() -> list[str]:
 
 
 def _unknown_task_error(message: str, argv: list[str]) -> CosaError:
-    missing = [t for t in _task_names(argv) if t not in _known_tasks()] or [message]
-    hints = {t: difflib.get_close_matches(t, _known_tasks(), n=1) for t in missing}
-    text = ", ".join(f"{t!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for t, h in hints.items())
+    known = _known_tasks()
+    missing = [t for t in _task_names(argv) if t not in known] or [message]
+    text = ", ".join(f"{t!r}{did_you_mean(t, known)}" for t in missing)
     return CosaError(f"unknown task {text}; cosa-eval tasks: cosapien, cosalign_test, cosalign_test_seen, "
                      "cosalign_test_unseen, cosapien_5shot, cosalign_test_5shot (list all: "
                      "lm_eval ls tasks --include_path \"$(python -c 'import cosa_eval;print(cosa_eval.tasks_dir())')\")")

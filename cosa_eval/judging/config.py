@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CosaError
-from .registry import backend_names, did_you_mean, unknown_backend_message
+from ..errors import CosaError, did_you_mean
+from .registry import backend_names, unknown_backend_message
 
 JUDGE_FILE = "judge.yaml"
 DEFAULT_JUDGE = "gpt-4o"

@@ -18,11 +18,10 @@ import csv
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..errors import CosaError
+from ..errors import CosaError, did_you_mean
 from ..jsonl import iter_jsonl
 from ..taxonomy import ALL_CATEGORIES, split_token
 from ..types import JudgedRecord, Sample
-from .registry import did_you_mean
 
 HUMAN = "human"
 COLUMNS = ("sample_id", "benchmark", "variant", "config_id", "doc_id", "rating", "compliant",

@@ -5,10 +5,9 @@ through exactly the same path as a third-party package's.
 """
 from __future__ import annotations
 
-import difflib
 from importlib.metadata import EntryPoint, distributions
 
-from ..errors import CosaError
+from ..errors import CosaError, did_you_mean
 from .backends.base import ENTRY_POINT_GROUP, Backend
 
 # What to install when a built-in backend's module cannot be imported.
@@ -36,12 +35,6 @@ def _entry_points() -> dict[str, EntryPoint]:
 def backend_names() -> list[str]:
     """Names of every registered backend, sorted."""
     return sorted(_entry_points())
-
-
-def did_you_mean(name: str, choices: list[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def unknown_backend_message(name: str) -> str:
