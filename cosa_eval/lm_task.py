@@ -99,7 +99,8 @@ class CosaTask(ConfigurableTask):
         return int((self.config.dataset_kwargs or {}).get("shots", 0))
 
     def _judge(self) -> Any:
-        return _load_judge(setting(self._metadata, "judge", "COSA_JUDGE") or "gpt-4o")
+        from .judging.config import default_judge
+        return _load_judge(default_judge(self._metadata.get("judge")))
 
     # -- prompt construction ---------------------------------------------------------------
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:

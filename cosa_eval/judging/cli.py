@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import CosaError
+from .config import DEFAULT_JUDGE, JUDGE_ENV, default_judge
 
-JUDGE_ENV = "COSA_JUDGE"
-DEFAULT_JUDGE = "gpt-4o"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise CosaError(f"--concurrency must be at least 1, got {args.concurrency}")
     samples = read_samples(args.samples)
-    names = args.judge or [os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE]
+    names = args.judge or [default_judge()]
     if len(names) > 1:
         return _main_jury(samples, names, args)
     judge = load_judge(names[0], concurrency=args.concurrency)

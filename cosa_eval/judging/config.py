@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ JUDGE_FILE = "judge.yaml"
 DEFAULT_JUDGE = "gpt-4o"
 JUDGE_ENV = "COSA_JUDGE"
 RUBRIC_NAMES = ("helpfulness", "compliance", "categories")
+
+
+def default_judge(chosen: str | None = None) -> str:
+    """The judge to use: ``chosen``, else ``$COSA_JUDGE``, else gpt-4o (the paper's judge)."""
+    return chosen or os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE
 _FIELDS = {"description", "backend", "model", "sampling", "concurrency", "batch_size", "reasks",
            "rubrics", "prices", "backend_options", "logit_scoring", "name"}
 

@@ -11,7 +11,6 @@ the judge's ``reasks``; a failure stays a typed failure, never a verdict.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -140,10 +139,10 @@ def add_judge_arguments(parser: Any) -> None:
 
 
 def rubric_judge(args: Any) -> RubricJudge:
-    from ..judging.config import DEFAULT_JUDGE, JUDGE_ENV
+    from ..judging.config import default_judge
     if args.chunk < 1:
         raise CosaError(f"--chunk {args.chunk} must be at least 1")
-    return RubricJudge(args.judge or os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE, args.cache, args.concurrency)
+    return RubricJudge(default_judge(args.judge), args.cache, args.concurrency)
 
 
 def failure_summary(failures: dict[str, int]) -> str:
