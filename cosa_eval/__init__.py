@@ -1,9 +1,11 @@
 """cosa-eval: controllable safety alignment, measured inside lm-evaluation-harness."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __version__ = "0.1.0"
+CACHE_ENV = "COSA_CACHE_DIR"
 
 
 def tasks_dir() -> Path:
@@ -16,3 +18,10 @@ def judges_dir() -> Path:
     """Folder of the shipped judge definitions (``judges/``)."""
     from . import _judges
     return Path(_judges.__path__[0])
+
+
+def cache_dir() -> Path:
+    """Where cosa-eval keeps its judge cache and converted models: ``$COSA_CACHE_DIR``, else
+    ``~/.cache/cosa-eval``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cosa-eval"

