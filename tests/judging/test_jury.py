@@ -12,7 +12,7 @@ from cosa_eval.judging.cache import JudgeCache
 from cosa_eval.judging.jury import combine_binary, combine_rating, judge_with_jury, quorum
 from cosa_eval.taxonomy import ALL_CATEGORIES
 from cosa_eval.types import Sample
-from judging_helpers import write_judge
+from judging_helpers import write_judge, write_samples_file
 from openai_server import CATEGORY_HINT, FakeOpenAIServer
 
 V, P, O = "Violence", "Privacy Violations", "Other Harms"
@@ -138,16 +138,9 @@ def test_bad_jury_settings(members):
 def test_judge_command_with_repeated_judge_runs_a_jury(jury_server, members, cache_path, tmp_path):
     from cosa_eval.cli import main
     from cosa_eval.judging.records import read_judged
-    rows = []
-    for s in samples():
-        doc = {"benchmark": s.benchmark, "config_id": s.config_id, "config_group": s.config_group,
-               "prompt": s.prompt, "system": s.config, "type": s.prompt_type, "situation": s.situation,
-               "mode": s.mode, "allowed_categories": list(s.allowed_categories)}
-        rows.append({"doc_id": s.doc_id, "doc": doc, "filtered_resps": [s.response]})
-    path = tmp_path / "run" / "samples_cosapien_game_development_2026-11-25T10-00-00.000000.jsonl"
-    path.parent.mkdir()
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    args = ["judge", str(path), "--output", str(tmp_path / "judged"), "--cache", str(cache_path), "--no-progress"]
+    write_samples_file(tmp_path / "run", samples())
+    args = ["judge", str(tmp_path / "run"), "--output", str(tmp_path / "judged"), "--cache", str(cache_path),
+            "--no-progress"]
     assert main([*args, *sum((["--judge", str(m)] for m in members), [])]) == 0
     judged = {r.sample.doc_id: r for r in read_judged([tmp_path / "judged"])}
     assert judged[0].judge.startswith("jury(") and judged[0].rating == 4 and judged[0].is_compliant is True
