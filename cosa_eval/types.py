@@ -27,6 +27,7 @@ class Sample:
     situation: int | None = None                   # cosalign_test: 1 | 2 | 3
     mode: str | None = None                        # cosalign_test: exact | subset | not subset
     allowed_categories: tuple[str, ...] = ()       # cosalign_test: risk categories the config allows
+    schema: str = ""                               # data adapter / safety question: "cosapien" | "cosalign_test"
 
     @property
     def sample_id(self) -> str:

@@ -39,6 +39,8 @@ class JudgeConfig:
     batch_size: int = 1                           # requests per Backend.complete() call
     reasks: int = 2
     logit_scoring: bool = False
+    verdict_format: str = "free"
+    parser: str = "final"
     description: str = ""
 
 

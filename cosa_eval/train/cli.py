@@ -15,7 +15,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "label": ("cosa_eval.train.label", "label training prompts with risk categories (judge)"),
     "synthesize": ("cosa_eval.train.synthesize", "synthesize configs per prompt: exact/superset/safe/not-superset"),
     "generate": ("cosa_eval.train.generate", "generate responses per (config, prompt)"),
-    "judge": ("cosa_eval.train.judge", "judge responses: addressed? which risk categories? (judge)"),
+    "judge": ("cosa_eval.train.judge_responses", "judge responses: addressed? which risk categories? (judge)"),
     "pair": ("cosa_eval.train.pairing", "error-score responses and build preference pairs"),
     "sft": ("cosa_eval.train.sft", "supervised fine-tuning on the chosen responses (TRL)"),
     "dpo": ("cosa_eval.train.dpo", "DPO on the preference pairs, beta 0.1 (TRL)"),

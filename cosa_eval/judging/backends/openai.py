@@ -106,6 +106,12 @@ class OpenAIBackend:
                             "run lm_eval with --predict_only --log_samples and judge later with "
                             "'cosa-eval judge'")
 
+    def identity(self) -> dict[str, str]:
+        """Where and what answers: the base URL (or Azure endpoint/deployment) and the model."""
+        if self.azure_endpoint:
+            return {"endpoint": f"{self.azure_endpoint}#{self.azure_deployment or self.model}", "model": self.model}
+        return {"endpoint": self.base_url or "api.openai.com", "model": self.model}
+
     def _client_for_loop(self) -> Any:
         """One client and semaphore per event loop (an asyncio client cannot cross loops)."""
         loop = asyncio.get_running_loop()
