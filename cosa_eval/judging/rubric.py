@@ -111,10 +111,11 @@ def content_hash(text: str) -> str:
 def fence(rubric: str, variables: Mapping[str, Any]) -> str:
     """The boundary code around one request's quoted material: a hash of that very material.
 
-    Derived from the content, so identical requests render identically (a stable cache key), and
-    the material cannot contain its own boundary (that would need a sha256 fixed point)."""
-    return content_hash(json.dumps([rubric, sorted((k, str(v)) for k, v in variables.items())],
-                                   ensure_ascii=False))
+    Derived from the content, so identical requests render identically (a stable cache key, the
+    same from every caller), and the material cannot contain its own boundary (that would need a
+    sha256 fixed point)."""
+    material = [[name, str(variables[name])] for name in spec_of(rubric).quoted if name in variables]
+    return content_hash(json.dumps([rubric, material], ensure_ascii=False))
 
 
 @dataclass(frozen=True)
