@@ -2,10 +2,11 @@
 
 Public API (imported lazily, so ``cosa-eval --help`` stays instant)::
 
-    load_judge(name_or_path) -> Judge             # judge.check_ready() before a long run
-    judge_samples(samples, judge, *, cache_path=None, max_cost=None, dry_run=False, progress=True)
+    load_judge(name_or_path, *, concurrency=None, endpoint=None, parser=None) -> Judge
+    judge_samples(samples, judge, *, cache_path=None, max_cost=None, progress=True) -> records
     judge_run(...) -> JudgingRun(records, stats)   # the same, with accounting
     estimate(samples, judge, *, cache_path=None) -> Estimate
+    JudgeSession(judge, cache_path=...).ask(rubric, items) -> verdicts   # any rubric, e.g. training's
     read_judged(paths) / write_judged(path, records)
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ _EXPORTS = {
     "Judge": "judge", "load_judge": "judge",
     "judge_samples": "engine", "judge_run": "engine", "estimate": "engine",
     "JudgingRun": "engine", "RunStats": "engine", "Estimate": "engine",
+    "JudgeSession": "engine", "Verdict": "engine",
     "read_judged": "records", "write_judged": "records",
     "JudgeCache": "cache", "default_cache_path": "cache",
 }

@@ -4,6 +4,7 @@ so a question the evaluation already asked is answered from the cache, and vice 
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import CosaError
@@ -19,14 +20,15 @@ def add_judge_arguments(parser: Any) -> None:
 
 
 def judge_session(args: Any) -> Any:
-    """A ``JudgeSession`` for the step's ``--judge``/``--cache``/``--concurrency`` (close it after)."""
+    """A ``JudgeSession`` for the step's ``--judge``/``--cache``/``--concurrency`` (close it after);
+    ``COSA_NO_PROGRESS`` hides its bars, as it hides the steps' own."""
     from ..judging.config import default_judge
     from ..judging.engine import JudgeSession
     from ..judging.judge import load_judge
     if args.chunk < 1:
         raise CosaError(f"--chunk {args.chunk} must be at least 1")
     judge = load_judge(default_judge(args.judge), concurrency=args.concurrency)
-    return JudgeSession(judge, cache_path=args.cache)
+    return JudgeSession(judge, cache_path=args.cache, progress=not os.environ.get("COSA_NO_PROGRESS"))
 
 
 def session_settings(session: Any) -> dict[str, Any]:
