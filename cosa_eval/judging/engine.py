@@ -209,7 +209,7 @@ class _Job:
     history: tuple[str, ...] = ()
     final: Parsed | None = None           # read with the final rules: decides re-asks
     reference: Parsed | None = None
-    raw: str | None = None
+    raw: str | None = None                # the last answer's text
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -288,7 +288,7 @@ class JudgeSession:
             quoted = self.judge.quoted(job.rubric, item)
             job.final = spec.parse(response.text, response.choice_probs, quoted, "final")
             job.reference = spec.parse(response.text, response.choice_probs, quoted, "reference")
-        job.raw = None if job.final.is_valid else response.text
+        job.raw = response.text
 
     def _verdict(self, job: _Job) -> Verdict:
         final = job.final or Parsed(failure="api_error", detail="no answer")

@@ -133,3 +133,11 @@ def test_unknown_parser_and_rubric_are_one_line_errors(judge_yaml):
     with pytest.raises(CosaError, match="unknown rubric 'tone'"):
         with JudgeSession(load_judge(judge_yaml), cache_path=judge_yaml.parent / "c.sqlite") as session:
             session.judge.request("tone", {"prompt": "p"})
+
+
+def test_every_rubric_in_the_table_has_a_fenced_template_and_distinct_reasks():
+    from cosa_eval.judging.config import shipped_rubric
+    for name, spec in RUBRICS.items():
+        text = shipped_rubric(name).read_text(encoding="utf-8")
+        assert text.count("{{ fence }}") == 3 and all(f"{{{{ {v} | neutralise }}}}" in text for v in spec.quoted)
+        assert len(set(spec.reasks)) == len(spec.reasks) >= 2
