@@ -9,8 +9,8 @@ import sqlite3
 
 import pytest
 
-from judging_helpers import cosalign_samples, cosapien_samples, write_judge
-from openai_server import FakeOpenAIServer, Reply, rubric_answer
+from judging_helpers import cosalign_samples, cosapien_samples
+from openai_server import FakeOpenAIServer, rubric_answer
 from cosa_eval.errors import CosaError
 from cosa_eval.judging import judge_run, load_judge
 from cosa_eval.judging.engine import JudgeSession
