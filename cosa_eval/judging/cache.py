@@ -135,15 +135,17 @@ class JudgeCache:
         now ours and the answers stored meanwhile (keys in neither are another run's to answer)."""
         keys = list(dict.fromkeys(keys))
         answered: dict[str, JudgeResponse] = {}
-        held: set[str] = set()
+        holders: dict[str, str] = {}
         now = time.time()
         with self._transaction("claim requests") as db:
             for chunk, marks in _chunks(keys):
                 for row in db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
                     answered[row[0]] = _response_of(row)
-                held.update(key for (key,) in db.execute(
-                    f"SELECT key FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
+                holders.update(db.execute(
+                    f"SELECT key, owner FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
                     [*chunk, self.owner, now]))
+            alive = {owner: _is_alive(owner) for owner in set(holders.values())}
+            held = {key for key, owner in holders.items() if alive[owner]}
             mine = [key for key in keys if key not in answered and key not in held]
             db.executemany("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?,?,?)",
                            [(key, self.owner, now + self.lease_s) for key in mine])
@@ -217,6 +219,21 @@ class JudgeCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_alive(owner: str) -> bool:
+    """Whether a claim's owner may still be running: yes, unless it is a process of this host that
+    has gone (killed, crashed), whose claims are then free at once instead of when the lease ends."""
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # another user's live process
+        return True
+    return True
 
 
 def _response_of(row: tuple) -> JudgeResponse:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -98,6 +100,21 @@ def test_a_key_is_taken_over_from_a_dead_or_failed_owner(judge_server, judge_yam
     with sqlite3.connect(cache_path) as db:
         assert db.execute("SELECT COUNT(*) FROM claims WHERE key = ?", (request.key,)).fetchone()[0] == 0
     other.close()
+
+
+def test_a_killed_run_on_this_host_frees_its_claims_at_once(judge_server, judge_yaml, cache_path,
+                                                            shared_cosalign_rows):
+    judge, samples = load_judge(judge_yaml), cosalign_samples(shared_cosalign_rows, 0, 3)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    owner = f"{socket.gethostname()}:{int(gone.stdout)}:killed"
+    JudgeCache(cache_path).close()
+    with sqlite3.connect(cache_path) as db:          # its lease would last a minute
+        db.execute("INSERT INTO claims VALUES (?, ?, ?)", (_first_request(judge, samples[0]).key, owner,
+                                                           time.time() + 60))
+    started = time.monotonic()
+    run = judge_run(samples, judge, progress=False)
+    assert time.monotonic() - started < 30 and judge_server.completions == 6
+    assert all(r.is_valid for r in run.records)
 
 
 def test_budget_counts_the_calls_in_flight(judge_server, tmp_path, cache_path, shared_cosalign_rows):
