@@ -229,6 +229,7 @@ class _Sender:
         backend = self.judge.backend()
         size = self.judge.config.batch_size
         gate, settled = asyncio.Semaphore(self.judge.concurrency), asyncio.Condition()
+        self.waiting = []
 
         def batches(items: list[JudgeRequest]) -> list[list[JudgeRequest]]:
             return [items[i:i + size] for i in range(0, len(items), size)]
