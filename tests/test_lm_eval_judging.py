@@ -125,7 +125,8 @@ def test_the_run_writes_judged_files_and_scores_the_leaderboard_reads(one_batch_
         assert len(records) == 2 and all(r == by_doc[r["doc_id"]] for r in records)
     results = json.loads(next(out.rglob("results_*.json")).read_text())
     scores = json.loads((folder / "scores.json").read_text())
-    assert abs(scores["cosalign_test/0shot"]["overall"]["cosa_score"] - results["groups"]["cosalign_test"]["cosa_score,none"]) < 1e-9
+    group = results["groups"]["cosalign_test"]
+    assert abs(scores["cosalign_test/0shot"]["overall"]["cosa_score"] - group["cosa_score,none"]) < 1e-9
     board = out.parent / "results"
     added = subprocess.run([sys.executable, "-m", "cosa_eval.cli", "leaderboard", "add", str(out), "--results",
                             str(board)], capture_output=True, text=True)

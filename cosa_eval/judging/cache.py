@@ -167,7 +167,8 @@ class JudgeCache:
             db = self._connect()
             try:
                 while not stop.wait(self.lease_s / 4):
-                    db.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + self.lease_s, self.owner))
+                    db.execute("UPDATE claims SET expires = ? WHERE owner = ?",
+                               (time.time() + self.lease_s, self.owner))
             except sqlite3.Error:
                 pass         # the main connection reports problems with the file; leases then run out
             finally:
