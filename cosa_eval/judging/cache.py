@@ -82,9 +82,9 @@ def _chunks(keys: list[str]) -> Iterator[tuple[list[str], str]]:
 class JudgeCache:
     """SQLite store of judge answers keyed by request hash; safe to share between processes."""
 
-    def __init__(self, path: str | Path, *, lease_s: float = LEASE_S) -> None:
+    def __init__(self, path: str | Path, *, lease_s: float | None = None) -> None:
         self.path = Path(path).expanduser()
-        self.lease_s = lease_s
+        self.lease_s = lease_s or LEASE_S
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         with self._guard("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,25 @@ def test_a_key_is_taken_over_from_a_dead_or_failed_owner(judge_server, judge_yam
     other.close()
 
 
+def test_a_live_run_keeps_its_claims_through_a_call_longer_than_the_lease(judge_server, tmp_path, cache_path,
+                                                                         shared_cosalign_rows, monkeypatch):
+    monkeypatch.setattr("cosa_eval.judging.cache.LEASE_S", 0.4)
+    judge_server.set(latency_s=2.0)
+    judge = load_judge(write_judge(tmp_path, backend_options={"timeout_s": 10, "max_retries": 0}))
+    samples = cosalign_samples(shared_cosalign_rows, 0, 1)
+    running = threading.Thread(target=judge_run, args=(samples, judge), kwargs={"progress": False})
+    running.start()
+    deadline = time.monotonic() + 60
+    while judge_server.request_count < 2 and time.monotonic() < deadline:     # both calls in flight
+        time.sleep(0.01)
+    time.sleep(1.0)                                      # 2.5 leases long: renewed, never run out
+    other = JudgeCache(cache_path)
+    mine, answered = other.claim([_first_request(judge, samples[0]).key])
+    running.join()
+    other.close()
+    assert mine == [] and answered == {} and judge_server.completions == 2
+
+
 def test_a_killed_run_on_this_host_frees_its_claims_at_once(judge_server, judge_yaml, cache_path,
                                                             shared_cosalign_rows):
     judge, samples = load_judge(judge_yaml), cosalign_samples(shared_cosalign_rows, 0, 3)
