@@ -238,6 +238,7 @@ class _Sender:
             with self.cache.leases_kept():
                 await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar) for c in batches(requests)))
                 while self.waiting:      # another run's keys: wait for its answers, or take them over
+                    bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
                     await asyncio.sleep(_POLL_S)
                     held, self.waiting = self.waiting, []
                     freed = self._take(held, done, bar)
