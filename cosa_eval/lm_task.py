@@ -2,13 +2,18 @@
 
 It puts each document's safety config in the system message, guards the measurement (chat
 template required, config never silently dropped or truncated), checks the judge before any
-generation, and judges all of a task's responses in one batch after generation.
+generation, and judges every response of the run in one batch after generation: lm_eval filters
+and scores one task after the other, so the first task to get there judges them all. The judged
+records and their scores are written beside lm_eval's samples files.
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
+import sys
+from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -18,9 +23,11 @@ from . import tasks_dir
 from .data import DEMO_DATA_DIR, load_docs
 from .errors import CosaError, exit_with
 from .samples import sample_from_row
-from .types import JudgedRecord
+from .types import JudgedRecord, Sample
 
 METRICS = ("cosa_score", "helpful_safe", "helpful_unsafe", "over_refusal", "valid_rate")
+SCORES_FILE = "scores.json"
+_AWAITING: list["CosaTask"] = []      # the run's tasks whose responses the judge has not seen yet
 
 
 def setting(metadata: dict[str, Any] | None, key: str, env: str) -> Any:
@@ -157,26 +164,28 @@ class CosaTask(ConfigurableTask):
         """Check the judge before any generation, unless the run is --predict_only."""
         if not self._is_predict_only:
             self._judge().check_ready()
+            self._records = {}
+            if self not in _AWAITING:
+                _AWAITING.append(self)
         return super().build_all_requests(*args, **kwargs)
 
     @staticmethod
     def _key(doc: dict[str, Any], response: str) -> tuple[str, str, str]:
         return doc["prompt"], doc["system"], response
 
+    def _samples(self) -> list[Sample]:
+        """This task's generated responses as samples, in instance order."""
+        filter_key = next(iter(self._instances[0].filtered_resps))
+        return [sample_from_row(self.config.task, {"doc": inst.doc, "doc_id": inst.doc_id,
+                                                   "filtered_resps": inst.filtered_resps[filter_key]},
+                                f"{self.config.task} doc {inst.doc_id}") for inst in self._instances]
+
     @_user_errors
     def apply_filters(self) -> Any:
-        """After generation: judge every response of this task in one concurrent batch."""
+        """After generation: the first task here judges the whole run's responses in one batch."""
         result = super().apply_filters()
-        if self._is_predict_only or not self._instances:
-            return result
-        from .judging.engine import judge_samples
-        filter_key = next(iter(self._instances[0].filtered_resps))
-        samples = [sample_from_row(self.config.task, {"doc": inst.doc, "doc_id": inst.doc_id,
-                                                      "filtered_resps": inst.filtered_resps[filter_key]},
-                                   f"{self.config.task} doc {inst.doc_id}") for inst in self._instances]
-        cache = setting(self._metadata, "judge_cache", "COSA_JUDGE_CACHE")
-        records = judge_samples(samples, self._judge(), cache_path=cache)
-        self._records = {self._key(inst.doc, s.response): r for inst, s, r in zip(self._instances, samples, records)}
+        if not self._is_predict_only and self._instances and not self._records:
+            _judge_awaiting(self)
         return result
 
     def process_results(self, doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
@@ -184,6 +193,62 @@ class CosaTask(ConfigurableTask):
             return super().process_results(doc, results)
         row = self._records[self._key(doc, results[0])].to_dict()
         return {metric: row for metric in METRICS}
+
+
+def _judge_awaiting(trigger: CosaTask) -> None:
+    """Judge every generated task of the run at once (one engine call per judge and cache, so a
+    local judge batches across configs and an API judge keeps its calls in flight across subtasks),
+    then write the judged files and scores beside lm_eval's samples files."""
+    from .judging.engine import judge_run
+    batch = [t for t in _AWAITING if t is not trigger and t._instances and all(i.resps for i in t._instances)]
+    _AWAITING.clear()
+    groups: dict[tuple[int, Any], list[CosaTask]] = defaultdict(list)
+    for task in [trigger, *batch]:
+        if task is not trigger:
+            ConfigurableTask.apply_filters(task)      # lm_eval filters each task only when it gets to it
+        groups[id(task._judge()), task._metadata.get("judge_cache")].append(task)
+    records: list[JudgedRecord] = []
+    for (_, cache), tasks in groups.items():
+        samples = [task._samples() for task in tasks]
+        run = judge_run([s for own in samples for s in own], tasks[0]._judge(), cache_path=cache).records
+        offset = 0
+        for task, own in zip(tasks, samples):
+            judged = run[offset:offset + len(own)]
+            offset += len(own)
+            task._records = {task._key(inst.doc, s.response): r for inst, s, r in zip(task._instances, own, judged)}
+        records += run
+    folder = _samples_folder()
+    if folder is not None:
+        _write_judged(folder, records)
+
+
+def _samples_folder() -> Path | None:
+    """Where this run's lm_eval writes ``samples_*.jsonl``: the ``output_path`` of the
+    ``EvaluationTracker`` handed to ``simple_evaluate`` (found up the call stack, as lm_eval's CLI
+    and Python API both pass it), under the sanitized model name as lm_eval's tracker does; None
+    when the run saves no files (no tracker, or no output path)."""
+    from lm_eval.loggers import EvaluationTracker
+    frame = sys._getframe(1)
+    while frame is not None and not isinstance(frame.f_locals.get("evaluation_tracker"), EvaluationTracker):
+        frame = frame.f_back
+    tracker = frame.f_locals["evaluation_tracker"] if frame is not None else None
+    if tracker is None or not tracker.output_path:
+        return None
+    path = Path(tracker.output_path)
+    return path.parent if path.suffix == ".json" else path / str(tracker.general_config_tracker.model_name_sanitized)
+
+
+def _write_judged(folder: Path, records: list[JudgedRecord]) -> None:
+    """``judged_<task>.jsonl`` per task and ``scores.json``, as ``cosa-eval judge`` writes them."""
+    from .judging.records import judged_file_name, write_judged
+    from .scoring.metrics import score_groups
+    by_task: dict[str, list[JudgedRecord]] = defaultdict(list)
+    for record in records:
+        by_task[record.sample.task].append(record)
+    for task, own in sorted(by_task.items()):
+        write_judged(folder / judged_file_name(task), own)
+    scores = json.dumps(score_groups(records), indent=2, ensure_ascii=False)
+    (folder / SCORES_FILE).write_text(scores + "\n", encoding="utf-8")
 
 
 def _score(rows: list[dict[str, Any]], metric: str) -> float:

@@ -26,6 +26,7 @@ from .rubric import spec_of
 
 T = TypeVar("T")
 _LOOKUP_CHUNK = 2000     # requests rendered and looked up at a time, so cached runs stay small
+_POLL_S = 0.2            # how often a run waiting on another run's claims looks for their answers
 
 
 @dataclass
@@ -115,13 +116,23 @@ def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 class _Sender:
-    """Sends requests through the backend with bounded concurrency, a budget and a progress bar."""
+    """Sends requests through the backend with bounded concurrency, a budget and a progress bar.
+
+    Each key is claimed in the cache before it is sent, so runs sharing one cache send it once (a
+    run waits for the keys another run holds, and takes over those it gives up or leaves with a dead
+    lease). A budget reserves each call's estimated cost before sending, so calls in flight cannot
+    overshoot it by more than one call.
+    """
 
     def __init__(self, judge: Judge, cache: JudgeCache, stats: RunStats, max_cost: float | None,
                  progress: bool) -> None:
+        if max_cost is not None and not max_cost >= 0:       # also NaN, which no spend ever reaches
+            raise CosaError(f"the cost budget must be a number of USD >= 0, got {max_cost}")
         self.judge, self.cache, self.stats, self.max_cost = judge, cache, stats, max_cost
         self.progress = progress
         self.is_ready = False
+        self.reserved = 0.0                   # estimated cost of the calls in flight
+        self.waiting: list[JudgeRequest] = []  # claimed by another run: its answer is awaited
 
     def _account(self, response: JudgeResponse) -> None:
         if not response.cost_usd and self.judge.prices is not None:
@@ -130,32 +141,89 @@ class _Sender:
         self.stats.output_tokens += response.output_tokens
         self.stats.cost_usd += response.cost_usd
 
-    def _is_over_budget(self) -> bool:
-        return self.max_cost is not None and self.stats.cost_usd >= self.max_cost
+    def _estimate(self, chunk: list[JudgeRequest]) -> float:
+        """What a chunk may cost: its estimated input tokens, and output up to ``max_tokens``."""
+        cap = self.judge.config.sampling.get("max_tokens")
+        return sum(cost_usd(self.judge.prices, estimate_tokens("".join(m["content"] for m in r.messages)),
+                            1 if r.choices else cap or EXPECTED_OUTPUT_TOKENS.get(r.rubric, 320))
+                   for r in chunk)
 
-    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
-                     done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
-        async with gate:
-            if self._is_over_budget():
-                detail = f"budget of ${self.max_cost:.2f} spent before this call was sent"
-                responses = [JudgeResponse(failure="budget_exceeded", detail=detail) for _ in chunk]
-            else:
+    async def _reserve(self, cost: float, settled: asyncio.Condition) -> bool:
+        """Wait until the budget has room beside the calls in flight, then reserve ``cost``;
+        False once the budget is spent."""
+        if self.max_cost is None:
+            return True
+        async with settled:
+            while self.stats.cost_usd + self.reserved >= self.max_cost:
+                if self.stats.cost_usd >= self.max_cost:
+                    return False
+                await settled.wait()
+            self.reserved += cost
+            return True
+
+    def _take(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> list[JudgeRequest]:
+        """Claim requests: deliver those answered meanwhile, queue those another run holds,
+        return those now ours to send."""
+        mine, answered = self.cache.claim(r.key for r in requests)
+        ours = set(mine)
+        for request in requests:
+            if request.key in answered:
+                self.stats.cached += 1
+                done(request, answered[request.key])
+                bar.update(1)
+            elif request.key not in ours:
+                self.waiting.append(request)
+        return [r for r in requests if r.key in ours]
+
+    async def _send(self, backend: Any, chunk: list[JudgeRequest], settled: asyncio.Condition,
+                    done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
+        """Send claimed requests within the budget; cache, account and deliver each answer."""
+        cost = self._estimate(chunk) if self.max_cost is not None else 0.0
+        if await self._reserve(cost, settled):
+            try:
                 responses = await _complete(backend, chunk)
                 self.stats.sent += len(chunk)
+                for request, response in zip(chunk, responses):
+                    self._account(response)
+                    self.cache.put(request.key, request.rubric, response)    # releases the claim
+            finally:
+                async with settled:
+                    self.reserved -= cost
+                    settled.notify_all()
+        else:
+            detail = f"budget of ${self.max_cost:.2f} spent before this call was sent"
+            responses = [JudgeResponse(failure="budget_exceeded", detail=detail) for _ in chunk]
+            self.cache.release(r.key for r in chunk)
         for request, response in zip(chunk, responses):
-            if response.failure != "budget_exceeded":
-                self._account(response)
-                self.cache.put(request.key, request.rubric, response)
             done(request, response)
         bar.update(len(chunk))
+
+    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
+                     settled: asyncio.Condition, done: Callable, bar: Any, *, claimed: bool = False) -> None:
+        async with gate:
+            mine = chunk if claimed else self._take(chunk, done, bar)
+            if mine:
+                await self._send(backend, mine, settled, done, bar)
 
     async def _all(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> None:
         backend = self.judge.backend()
         size = self.judge.config.batch_size
-        gate = asyncio.Semaphore(self.judge.concurrency)
-        chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
+        gate, settled = asyncio.Semaphore(self.judge.concurrency), asyncio.Condition()
+        self.waiting = []
+
+        def batches(items: list[JudgeRequest]) -> list[list[JudgeRequest]]:
+            return [items[i:i + size] for i in range(0, len(items), size)]
+
         try:
-            await asyncio.gather(*(self._chunk(backend, c, gate, done, bar) for c in chunks))
+            with self.cache.leases_kept():
+                await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar) for c in batches(requests)))
+                while self.waiting:      # another run's keys: wait for its answers, or take them over
+                    bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
+                    await asyncio.sleep(_POLL_S)
+                    held, self.waiting = self.waiting, []
+                    freed = self._take(held, done, bar)
+                    await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar, claimed=True)
+                                           for c in batches(freed)))
         finally:
             await backend.aclose()
 
