@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table (markdown) and the rows (json) here")
     args = parser.parse_args(argv)
     from cosa_eval.judging.human_labels import HUMAN, load_human_labels
-    from cosa_eval.judging.records import read_judged
+    from cosa_eval.records import read_judged
     sets: dict[str, tuple[JudgeSet, float | None]] = {}
     with tempfile.TemporaryDirectory() as work:
         if not args.no_scripted or args.smollm2:

@@ -93,7 +93,7 @@ def load_report_inputs(judged: Sequence[str], labels: Path | None) -> tuple[list
     """Judge sets (one per argument) and the human labels as a judge set (or None)."""
     from .agreement import make_judge_set
     from .human_labels import HUMAN, load_human_labels
-    from .records import read_judged
+    from ..records import read_judged
     sets = [make_judge_set(read_judged(path), source=str(path)) for path in judged]
     human = None
     if labels is not None:

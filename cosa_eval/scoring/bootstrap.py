@@ -87,7 +87,7 @@ def bootstrap_ci(records: list[JudgedRecord], *, n_resamples: int = DEFAULT_RESA
         "configs": {cid: _interval(d, confidence) for cid, d in draws.items()},
         "overall": _interval(grouped["overall"], confidence), "groups": {},
     }
-    if records[0].sample.benchmark == "cosalign_test":
+    if records[0].sample.schema == "cosalign_test":
         result["groups"] = {g: _interval(grouped[g], confidence) for g in COSALIGN_GROUPS if g in grouped}
         result["groups"]["all"] = result["overall"]
     return result

@@ -10,7 +10,7 @@ from cosa_eval.cli import main as cli_main
 from cosa_eval.errors import CosaError
 from cosa_eval.judging.agreement import (
     agreement_report, cohen_kappa, compare_pair, make_judge_set, spearman, weighted_kappa)
-from cosa_eval.judging.records import read_judged, write_judged
+from cosa_eval.records import read_judged, write_judged
 from cosa_eval.taxonomy import ALL_CATEGORIES
 from cosa_eval.types import JudgedRecord, Sample
 

@@ -137,7 +137,7 @@ def test_bad_jury_settings(members):
 
 def test_judge_command_with_repeated_judge_runs_a_jury(jury_server, members, cache_path, tmp_path):
     from cosa_eval.cli import main
-    from cosa_eval.judging.records import read_judged
+    from cosa_eval.records import read_judged
     write_samples_file(tmp_path / "run", samples())
     args = ["judge", str(tmp_path / "run"), "--output", str(tmp_path / "judged"), "--cache", str(cache_path),
             "--no-progress"]
