@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from openai_server import FakeOpenAIServer, rubric_answer  # noqa: E402
 
 from cosa_eval.data import DEMO_DATA_DIR, load_docs  # noqa: E402
-from cosa_eval.judging.agreement import (  # noqa: E402
+from cosa_eval.scoring.agreement import (  # noqa: E402
     JudgeSet, cohen_kappa, make_judge_set, paired_values, percent_agreement, weighted_kappa)
 from cosa_eval.types import JudgedRecord, Sample  # noqa: E402
 
