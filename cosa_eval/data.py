@@ -151,8 +151,13 @@ def load_docs(benchmark: str, split: str, data_dir: str | os.PathLike | None = N
     if not rows:
         raise CosaError(f"{benchmark} split {split!r} has no rows")
     docs = []
+    first_row: dict[str, str] = {}
     for source, number, row in rows:
         where = f"{source}: row {number}"
         docs.append(_cosapien_doc(where, row, split) if benchmark == "cosapien"
                     else _cosalign_doc(where, row, split, seed))
+        if folder and docs[-1]["prompt"] in first_row:
+            raise CosaError(f"{where} repeats the prompt of {first_row[docs[-1]['prompt']]}; delete one of the "
+                            "two rows (a duplicate would count twice in every score)")
+        first_row.setdefault(docs[-1]["prompt"], f"row {number}")
     return docs
