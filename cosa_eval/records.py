@@ -122,7 +122,9 @@ def record_from_row(row: dict[str, Any], where: str) -> JudgedRecord:
             raise CosaError(f"{where}: field {name!r} is {row[name]!r}, not {what}; {_FIX}")
     for name, (check, what) in _OPTIONAL.items():
         if name in row and not check(row[name]):
-            raise CosaError(f"{where}: field {name!r} is {str(row[name])[:80]!r}, not {what}; {_FIX}")
+            shown = repr(row[name])
+            raise CosaError(f"{where}: field {name!r} is {shown[:80]}{'...' if len(shown) > 80 else ''}, "
+                            f"not {what}; {_FIX}")
     record = JudgedRecord.from_dict({**row, "schema": _schema_of(row, where)})
     if "sample_id" in row and row["sample_id"] != record.sample.sample_id:
         raise CosaError(f"{where}: field 'sample_id' is {row['sample_id']!r} but the record's fields say "

@@ -146,6 +146,16 @@ def main(args: argparse.Namespace) -> int:
     return _exit_status(run.records, output)
 
 
+def judge_folder(samples: list[str], judges: list[str], output: Path, *, cache: Path | None = None,
+                 overwrite: bool = False, progress: bool = True) -> int:
+    """``cosa-eval judge`` for callers in Python (the demo): the same options and defaults; the exit status."""
+    parser = argparse.ArgumentParser(prog="cosa-eval judge")
+    add_arguments(parser)
+    argv = [*samples, *(part for judge in judges for part in ("--judge", judge)), "--output", str(output)]
+    argv += (["--cache", str(cache)] if cache else []) + (["--overwrite"] if overwrite else [])
+    return main(parser.parse_args(argv + ([] if progress else ["--no-progress"])))
+
+
 def _exit_status(records: list, output: Path) -> int:
     """0 when every response is judged, else EXIT_UNJUDGED with a line saying what to do."""
     unjudged = sum(not r.is_valid for r in records)
