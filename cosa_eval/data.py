@@ -48,7 +48,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     path = Path(chosen).expanduser()
     if not path.is_dir():
         source = "data_dir" if data_dir else DATA_DIR_ENV
-        raise CosaError(f"{source}={chosen!r} is not a directory; point it at a folder holding "
+        raise CosaError(f"{source}={str(chosen)!r} is not a directory; point it at a folder holding "
                         "cosapien/ and/or cosalign_test/ split files, or unset it to use the hub")
     return path
 

@@ -162,6 +162,13 @@ def _eval_data(case: Path) -> Path:
     return case / "data"
 
 
+def _copy_judge(case: Path, w: dict) -> Path:
+    path = case / "judges" / "second" / "judge.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(w["judge"].read_bytes())
+    return path
+
+
 def _demo_duplicates(case: Path) -> Path:
     from cosa_eval.data import COSALIGN_TEST_SPLITS
     row = {"prompt": "same", "mode": "exact", "situation": 1}
@@ -198,7 +205,7 @@ CASES: dict[str, Case] = {
     "judge: unknown judge name": (lambda c, w: ["judge", str(w["good"]), "--judge", "gtp-4o", "--output", str(c / "o")], 'gtp-4o'),
     "judge: server rejects (echoes) the key": (lambda c, w: _judge(w["good"], w, "--output", str(c / "o")), 'API key'),
     "judge: --max-cost nan [core]": (lambda c, w: _judge(w["good"], w, "--max-cost", "nan", "--output", str(c / "o")), 'cost'),
-    "judge: --max-cost -1 [core]": (lambda c, w: _judge(w["good"], w, "--max-cost", "-1", "--output", str(c / "o")), 'cost'),
+    "judge: --max-cost -1": (lambda c, w: _judge(w["good"], w, "--max-cost", "-1", "--output", str(c / "o")), 'cost'),
     "judge: yaml timeout_s fast [http]": (lambda c, w: ["judge", str(w["good"]), "--judge", str(_bad_yaml(c, timeout_s="fast")), "--output", str(c / "o")], 'timeout_s'),
     "judge: yaml max_retries 'x' [http]": (lambda c, w: ["judge", str(w["good"]), "--judge", str(_bad_yaml(c, max_retries="x")), "--output", str(c / "o")], 'max_retries'),
     "judge: yaml max_retries -1 [http]": (lambda c, w: ["judge", str(w["good"]), "--judge", str(_bad_yaml(c, max_retries=-1)), "--output", str(c / "o")], 'max_retries'),
@@ -228,11 +235,13 @@ CASES: dict[str, Case] = {
     "train label: binary input [train]": (lambda c, w: ["train", "label", "--input", str(_train_input(c)), "--output", str(c / "o.jsonl")], 'not UTF-8'),
     "train label: --output is --input [train]": (lambda c, w: ["train", "label", "--input", str(_write_jsonl(c / "p.jsonl", [{"prompt": "hi"}])), "--output", str(c / "p.jsonl")], '--output'),
     "train generate: server echoes the key [train]": (lambda c, w: ["train", "generate", "--input", str(_write_jsonl(c / "cfg.jsonl", [{"id": "a", "config_id": "c", "prompt_id": "p", "prompt": "hi", "config": "be safe", "allowed": []}])), "--output", str(c / "o.jsonl"), "--backend", "openai", "--model", "m"], 'key'),
+    "train judge: server echoes the key [train]": (lambda c, w: ["train", "judge", "--input", str(_write_jsonl(c / "r.jsonl", [{"id": "a", "config_id": "c", "prompt_id": "p", "prompt": "hi", "config": "be safe", "allowed": [], "response": "ok"}])), "--output", str(c / "o.jsonl"), "--judge", str(w["judge"])], 'API key'),
+    "judge: a jury, server echoes the key": (lambda c, w: ["judge", str(w["good"]), "--judge", str(w["judge"]), "--judge", str(_copy_judge(c, w)), "--output", str(c / "o")], 'API key'),
     # cosa-eval eval and demo
     "eval: bad --metadata JSON [user]": (lambda c, w: ["eval", "--model", "dummy", "--tasks", "cosapien_film_production", "--apply_chat_template", "--metadata", "{bad"], 'metadata'),
     "eval: binary data split [harness]": (lambda c, w: ["eval", "--model", "dummy", "--tasks", "cosapien_film_production", "--predict_only", "--apply_chat_template", "--log_samples", "--output_path", str(c / "o"), "--metadata", json.dumps({"data_dir": str(_eval_data(c))})], 'not UTF-8'),
-    "demo: missing --data-dir [user]": (lambda c, w: _demo(c, w, c / "nowhere"), 'is not a directory'),
-    "demo: duplicate rows in --data-dir [user]": (lambda c, w: _demo(c, w, _demo_duplicates(c)), 'repeats the prompt'),
+    "demo: missing --data-dir": (lambda c, w: _demo(c, w, c / "nowhere"), 'is not a directory'),
+    "demo: duplicate rows in --data-dir": (lambda c, w: _demo(c, w, _demo_duplicates(c)), 'repeats the prompt'),
 }
 
 
