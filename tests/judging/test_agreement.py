@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 
 import pytest
@@ -206,7 +207,7 @@ def test_fractional_expected_ratings_from_a_logit_scoring_judge(tmp_path, capsys
     assert cli_main(["judge-agreement", str(tmp_path / "x"), str(tmp_path / "y"), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "Ratings: agreement and kappas on ratings rounded to integers; spearman on the expected" in out
-    report = __import__("json").loads((tmp_path / "o" / "agreement.json").read_text())
+    report = json.loads((tmp_path / "o" / "agreement.json").read_text())
     rating = next(r for r in report["rows"] if r["label"] == "rating" and r["config"] == "overall")
     assert (rating["agreement"], rating["kappa"], rating["weighted_kappa"]) == (1.0, 1.0, 1.0)
     # Spearman on the expected values: x orders 1.6 < 1.9 where y ties them (2, 2), so it is below 1

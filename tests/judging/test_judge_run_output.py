@@ -1,6 +1,7 @@
 """A judge run owns its output folder; a run with unjudged items is visible; the leaderboard checks both."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_a_second_run_over_fewer_tasks_is_refused_then_overwrite_removes_the_sta
     assert cli("judge", folder, "--judge", judge, "--output", out, "--no-progress") == 0
     assert len(list(out.glob("judged_*.jsonl"))) == len(files)
     manifest = json.loads((out / "judge_run.json").read_text())
-    assert {s["sha256"] for s in manifest["samples"]} == {f"sha256:{__import__('hashlib').sha256(f.read_bytes()).hexdigest()}" for f in files}
+    assert {s["sha256"] for s in manifest["samples"]} == {f"sha256:{hashlib.sha256(f.read_bytes()).hexdigest()}" for f in files}
     assert manifest["parser"] == "final" and manifest["cosa_eval_version"] and set(manifest["judged_files"]) == \
         {p.name for p in out.glob("judged_*.jsonl")}
     # the same command again is the same run: it resumes in place, from the cache
