@@ -49,9 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(importlib.import_module(args.module).main(args) or 0)
     except CosaError as error:
-        exit_with(error)
+        exit_with(error, own_line=_progress_bar_open())
     except KeyboardInterrupt:
         exit_with("interrupted; answered judge calls are kept in the cache, re-run to resume", 130)
+
+
+def _progress_bar_open() -> bool:
+    """Whether a tqdm bar still holds stderr's current line (the error line then starts a new one)."""
+    tqdm = sys.modules.get("tqdm.std")
+    return bool(tqdm and len(getattr(tqdm.tqdm, "_instances", ())))
 
 
 if __name__ == "__main__":

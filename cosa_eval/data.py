@@ -48,7 +48,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     path = Path(chosen).expanduser()
     if not path.is_dir():
         source = "data_dir" if data_dir else DATA_DIR_ENV
-        raise CosaError(f"{source}={chosen!r} is not a directory; point it at a folder holding "
+        raise CosaError(f"{source}={str(chosen)!r} is not a directory; point it at a folder holding "
                         "cosapien/ and/or cosalign_test/ split files, or unset it to use the hub")
     return path
 
@@ -151,8 +151,13 @@ def load_docs(benchmark: str, split: str, data_dir: str | os.PathLike | None = N
     if not rows:
         raise CosaError(f"{benchmark} split {split!r} has no rows")
     docs = []
+    first_row: dict[str, str] = {}
     for source, number, row in rows:
         where = f"{source}: row {number}"
         docs.append(_cosapien_doc(where, row, split) if benchmark == "cosapien"
                     else _cosalign_doc(where, row, split, seed))
+        if folder and docs[-1]["prompt"] in first_row:
+            raise CosaError(f"{where} repeats the prompt of {first_row[docs[-1]['prompt']]}; delete one of the "
+                            "two rows (a duplicate would count twice in every score)")
+        first_row.setdefault(docs[-1]["prompt"], f"row {number}")
     return docs

@@ -112,9 +112,7 @@ def _generate(model: str, data_dir: Path | None, samples: dict[str, list[int]], 
 def _judge(runs: Path, judge: str, args: argparse.Namespace) -> Path:
     from .judging import cli as judge_cli
     output = args.out / "judged"
-    judge_cli.main(argparse.Namespace(samples=[str(runs)], judge=[judge], jury_rating="median",
-                                      output=output, cache=args.cache,
-                                      max_cost=None, dry_run=False, concurrency=None, no_progress=False))
+    judge_cli.judge_folder([str(runs)], [judge], output, cache=args.cache, overwrite=True)
     return output
 
 

@@ -80,7 +80,7 @@ CONFIG_COLUMNS = (
     _col("n", "n", lambda v: v or "–"),
     _col("Valid", "valid_rate", _pct),
     Column("CoSA-Score [95% CI]", _score_ci, _raw("cosa_score")),
-    *(_col(name.replace("_", "+").capitalize(), name, _pct) for name in tables.CELL_COLUMNS),
+    *(_col(name.replace("_", "+").capitalize(), name, _pct) for name in tables.CELLS),
     _col("Helpful", "helpful_rate", _pct),
     _col("Safe", "safe_rate", _pct),
     _col("Over-refusal", "over_refusal", _pct),
@@ -116,7 +116,7 @@ def load_board(results_dir: str | Path) -> Board:
     """Read and check the three CSVs; measured rows best-first, then reported rows in paper order."""
     results = Path(results_dir)
     measured = tables.read_table(results / tables.LEADERBOARD, tables.LEADERBOARD_COLUMNS, tables.KEY)
-    reported = tables.read_table(results / tables.PAPER, tables.LEADERBOARD_COLUMNS, tables.KEY)
+    reported = tables.read_paper()
     by_config = tables.read_table(results / tables.BY_CONFIG, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY)
     measured.sort(key=lambda row: -float(row["cosa_score"] or "-inf"))
     configs: dict[tuple[str, ...], list[Row]] = {}

@@ -16,6 +16,7 @@ from judging_helpers import SECRET_KEY, cosalign_samples, cosapien_samples, writ
 from cosa_eval.judging import load_judge, read_judged
 from cosa_eval.judging.judge import sample_item
 from cosa_eval.cli import main
+from cosa_eval.judging.cli import EXIT_UNJUDGED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +107,7 @@ def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_
     process = _cli([str(tmp_path / "run"), "--judge", str(judge_path), "--cache", str(tmp_path / "c.sqlite"),
                     "--output", str(tmp_path / "out")], judge_server.base_url)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err.decode()
+    assert process.returncode in (0, EXIT_UNJUDGED), err.decode()     # 3: some calls failed for good
     seen = judge_server.requests[0].headers
     assert seen.get("authorization") == f"Bearer {SECRET_KEY}"      # the key was really in use
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
