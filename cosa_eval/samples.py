@@ -60,7 +60,7 @@ def sample_from_row(task: str, row: dict[str, Any], where: str) -> Sample:
     return Sample(
         task=task, benchmark=doc["benchmark"], variant="5shot" if "_5shot" in task else "0shot",
         config_id=doc["config_id"], config_group=doc["config_group"], doc_id=int(row["doc_id"]),
-        prompt=doc["prompt"], config=doc["system"], response=_response(where, row),
+        prompt=doc["prompt"], config=doc.get("config") or doc["system"], response=_response(where, row),
         prompt_type=doc.get("type"), situation=doc.get("situation"), mode=doc.get("mode"),
         allowed_categories=tuple(doc.get("allowed_categories") or ()),
     )
