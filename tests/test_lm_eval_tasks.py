@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 
-from cosa_eval.config_text import render_config
+from cosa_eval.config_text import frame_scenario, render_config
 from cosa_eval.taxonomy import categories_of_split
 from tiny_model import NO_SYSTEM_TEMPLATE, build_tiny_llama
 
@@ -64,32 +64,47 @@ def test_every_prompt_carries_its_own_config(tmp_path, tiny_model_dir, local_dat
             (role0, system), (role1, user) = turns(row)
             assert (role0, role1) == ("system", "user")
             assert user == doc["prompt"]
+            assert doc["variant"] == "0shot" and doc["schema"] == doc["benchmark"] and task.endswith(
+                doc["config_id"].lower().replace(".", "_"))
             if doc["benchmark"] == "cosapien":
-                expected = cosapien_configs[doc["config_id"]]
+                expected = frame_scenario(cosapien_configs[doc["config_id"]])
             else:
                 expected = render_config(categories_of_split(doc["config_id"]), f"{doc['config_id']}\x1f{doc['prompt']}")
             assert system == doc["system"] == expected, task
     results = json.loads(next(out.rglob("results_*.json")).read_text())
-    gen = results["configs"]["cosalign_test_safe"]["generation_kwargs"]
-    assert gen["until"] == [] and gen["do_sample"] is False and gen["temperature"] == 0.0
+    assert {results["configs"][task]["metadata"]["version"] for task in samples} == {2.0}
 
 
-def test_five_shot_prompts_have_demonstrations(tmp_path, tiny_model_dir, local_data_dir):
-    out = tmp_path / "out"
+def _five_shot_run(out: Path, tiny_model_dir: Path, data_dir: Path, limit: int, *extra: str) -> dict[str, list[dict]]:
     result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
                           "cosapien_5shot_film_production,cosalign_test_5shot_violence", "--apply_chat_template",
-                          "--limit", "1", "--predict_only", "--output_path", str(out), "--gen_kwargs", "max_gen_toks=2"],
-                         local_data_dir)
+                          "--limit", str(limit), "--predict_only", "--log_samples", "--output_path", str(out), *extra],
+                         data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    for rows in samples_of(out).values():
-        roles = [role for role, _ in turns(rows[0])]
-        assert roles == ["system"] + ["user", "assistant"] * 5 + ["user"]
+    return samples_of(out)
 
 
-def test_default_generation_is_the_papers(tmp_path, tiny_model_dir, local_data_dir):
-    from cosa_eval import tasks_dir
-    base = (tasks_dir() / "cosa" / "_cosa_yaml").read_text()
-    assert "until: []" in base and "max_gen_toks: 1024" in base and "do_sample: false" in base
+def test_five_shot_docs_get_their_own_seeded_demos_identical_across_runs(tmp_path, tiny_model_dir, local_data_dir):
+    first = _five_shot_run(tmp_path / "a", tiny_model_dir, local_data_dir, 3, "--gen_kwargs", "max_gen_toks=2")
+    # The second run keeps the tasks' own decoding (1,024 tokens: one doc per task keeps it short),
+    # so its results file shows the settings lm_eval really used.
+    second = _five_shot_run(tmp_path / "b", tiny_model_dir, local_data_dir, 1)
+    shown = {}
+    for task, rows in first.items():
+        for row in rows:
+            sent = turns(row)
+            assert [role for role, _ in sent] == ["system"] + ["user", "assistant"] * 5 + ["user"]
+            demos = [{"user": u, "assistant": a} for (_, u), (_, a) in zip(sent[1:-1:2], sent[2:-1:2])]
+            assert demos == row["doc"]["demos"], task
+            shown.setdefault(task, []).append(tuple(d["user"] for d in demos))
+        assert turns(rows[0]) == turns(second[task][0]), f"{task}: the same demos on a second run"
+    assert len(set(shown["cosalign_test_5shot_violence"])) == 3, "each CoSAlign-Test doc draws its own 5"
+    assert len(set(shown["cosapien_5shot_film_production"])) == 1, "CoSApien keeps 5 fixed per config"
+    results = json.loads(next((tmp_path / "b").rglob("results_*.json")).read_text())
+    for task in second:
+        gen = results["configs"][task]["generation_kwargs"]
+        assert gen["until"] == [] and gen["max_gen_toks"] == 1024, gen
+        assert gen["do_sample"] is False and gen["temperature"] == 0.0, gen
 
 
 def test_without_chat_template_the_run_stops_before_generation(tmp_path, tiny_model_dir, local_data_dir):
