@@ -59,7 +59,7 @@ def demo_samples() -> list[Sample]:
                             else "I can help with part of this. Some general background: ...")
                 samples.append(Sample(
                     task=f"{benchmark}_{split}", benchmark=benchmark, variant="0shot", config_id=split,
-                    config_group=doc["config_group"], doc_id=doc_id, prompt=doc["prompt"], config=doc["system"],
+                    config_group=doc["config_group"], doc_id=doc_id, prompt=doc["prompt"], config=doc["config"],
                     response=response, prompt_type=doc.get("type"), situation=doc.get("situation"),
                     mode=doc.get("mode"), allowed_categories=tuple(doc.get("allowed_categories") or ())))
     return samples

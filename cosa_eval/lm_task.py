@@ -16,12 +16,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from lm_eval.api.task import ConfigurableTask
 
-from . import tasks_dir
 from .data import DEMO_DATA_DIR, load_docs
 from .errors import CosaError, exit_with
+from .fewshot import as_turns
 from .samples import sample_from_row
 from .types import JudgedRecord, Sample
 
@@ -47,14 +46,23 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+IDENTITY = ("benchmark", "schema", "variant", "config_id")   # what every task YAML declares
+
+
 @_user_errors
-def load_split(benchmark: str, split: str, data_dir: str | None = None, packaged: bool = False,
-               **_: Any) -> dict[str, Any]:
-    """``custom_dataset`` hook: validated docs of one split (hub, the local override, or the
-    project's own packaged sample when ``packaged``)."""
+def load_split(data_dir: str | None = None, packaged: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """``custom_dataset`` hook: validated docs of one config, carrying the identity its task YAML
+    declares in ``dataset_kwargs`` (from the hub, the local override, or the project's own packaged
+    sample when ``packaged``)."""
     from datasets import Dataset
-    folder = DEMO_DATA_DIR if packaged else data_dir
-    return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=folder))}
+    missing = [key for key in IDENTITY if not kwargs.get(key)]
+    if missing:
+        raise CosaError(f"a cosa-eval task YAML's dataset_kwargs lacks {', '.join(missing)}; declare "
+                        "benchmark, schema (cosapien | cosalign_test), variant (0shot | 5shot) and config_id, "
+                        "as in tasks/README.md")
+    docs = load_docs(kwargs["schema"], kwargs["config_id"], data_dir=DEMO_DATA_DIR if packaged else data_dir,
+                     benchmark=kwargs["benchmark"], variant=kwargs["variant"])
+    return {"test": Dataset.from_list(docs)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,11 +70,6 @@ def _load_judge(name: str) -> Any:
     """One judge per process, so a local judge model loads once for all subtasks."""
     from .judging import load_judge
     return load_judge(name)
-
-
-@functools.lru_cache(maxsize=1)
-def _demos() -> dict[str, list[dict[str, str]]]:
-    return yaml.safe_load((tasks_dir() / "cosa" / "demos.yaml").read_text(encoding="utf-8"))
 
 
 def _system_survived(rendered: Any, system: str) -> bool:
@@ -101,21 +104,15 @@ class CosaTask(ConfigurableTask):
     def _is_predict_only(self) -> bool:
         return "bypass" in self._metric_fn_list
 
-    @property
-    def _shots(self) -> int:
-        return int((self.config.dataset_kwargs or {}).get("shots", 0))
-
     def _judge(self) -> Any:
         from .judging.config import default_judge
         return _load_judge(default_judge(self._metadata.get("judge")))
 
     # -- prompt construction ---------------------------------------------------------------
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:
+        """System message (the doc's config), the doc's own demonstrations, then its prompt."""
         system = "\n\n".join(filter(None, [system_instruction, doc["system"]]))
-        turns: list[dict[str, str]] = []
-        for demo in (_demos()[doc["config_id"]][: self._shots] if self._shots else []):
-            turns += [{"role": "user", "content": demo["user"]}, {"role": "assistant", "content": demo["assistant"]}]
-        turns.append({"role": "user", "content": doc["prompt"]})
+        turns = [*as_turns(doc.get("demos") or []), {"role": "user", "content": doc["prompt"]}]
         if fold:
             turns[0] = {"role": "user", "content": f"{system}\n\n{turns[0]['content']}"}
             return turns

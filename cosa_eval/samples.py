@@ -97,7 +97,7 @@ def sample_from_row(task: str, row: dict[str, Any], where: str) -> Sample:
     return Sample(
         task=task, benchmark=_field(where, doc, "benchmark"), variant=_field(where, doc, "variant", VARIANTS),
         config_id=_field(where, doc, "config_id"), config_group=_field(where, doc, "config_group"),
-        doc_id=_doc_id(where, row), prompt=_field(where, doc, "prompt"), config=_field(where, doc, "system"),
+        doc_id=_doc_id(where, row), prompt=_field(where, doc, "prompt"), config=_field(where, doc, "config" if "config" in doc else "system"),
         response=_response(where, row), schema=schema, **_schema_fields(where, doc, schema),
     )
 
