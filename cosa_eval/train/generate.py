@@ -165,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
             folder = Path(f"{args.output}.lm_eval")
             write_task(folder, todo, sampling)
             print(f"generate: lm_eval generates {sampling.num_responses} x {len(todo)} configs (log: "
-                  f"{folder / 'lm_eval.log'})", file=sys.stderr)
+                  f"{folder / 'lm_eval.log'})", flush=True)
             out = run_lm_eval(folder, args)
             for row_id, texts in generations(out, f"--model {args.model}"):
                 row = {k: v for k, v in by_id[row_id].items() if k not in ("_row", "seed")}
