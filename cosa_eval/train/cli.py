@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     steps = parser.add_subparsers(dest="train_step", metavar="STEP", parser_class=HfArgumentParser)
     for name, (module, help_text) in STEPS.items():
         step = importlib.import_module(module)
-        sub = steps.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.HelpFormatter,
-                               dataclass_types=getattr(step, "SETTINGS", None))
+        settings = getattr(step, "SETTINGS", None)
+        formatter = argparse.ArgumentDefaultsHelpFormatter if settings else argparse.HelpFormatter
+        sub = steps.add_parser(name, help=help_text, description=help_text, formatter_class=formatter,
+                               dataclass_types=settings)
         sub.set_defaults(train_module=module)
         step.add_arguments(sub)
 

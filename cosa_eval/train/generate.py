@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,7 @@ except ImportError:  # until cosa_eval.errors.redact is merged: mask key values 
 
 CONFIG_FIELDS = ("id", "config_id", "prompt_id", "prompt", "config", "allowed")
 TASK = "cosa_train_generate"
+_ERROR_LINE = re.compile(r"(cosa-eval: error: |[\w.]*(Error|Exception)\b)")   # what a failed run ends with
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,16 @@ def run_lm_eval(folder: Path, args: argparse.Namespace) -> Path:
                "--log_samples", "--output_path", str(out), "--batch_size", args.batch_size, "--seed", str(args.seed)]
     if args.model_args:
         command += ["--model_args", args.model_args]
-    last = ""
+    last = error = ""
     with log.open("w", encoding="utf-8") as handle, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as process:
         for line in process.stdout:
             masked = redact(line)
             handle.write(masked)
             last = masked.strip() or last
+            error = masked.strip() if _ERROR_LINE.match(masked) else error
     if process.returncode != 0:
-        reason = redact(last.removeprefix("cosa-eval: error: "))[:300]
+        reason = (error or last).removeprefix("cosa-eval: error: ")[:300]
         raise CosaError(f"lm_eval failed (exit {process.returncode}): {reason}; full log: {log}. Rows done so far "
                         "are kept: fix the cause and re-run to resume")
     return out

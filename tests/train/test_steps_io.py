@@ -103,21 +103,24 @@ def test_generate_never_shows_the_key_a_server_echoes(tmp_path, monkeypatch, cap
         assert not path.is_file() or key not in path.read_text(errors="replace"), path
 
 
-def test_generate_is_bounded_when_a_server_returns_no_choices(tmp_path, capsys):
+def test_generate_is_bounded_when_a_server_returns_no_choices(tmp_path):
+    # lm_eval sends one request per (config, repeat), never n, and asks no second time for a reply
+    # without choices: its run fails, and the step says so in one line after 3 requests.
     with FakeOpenAIServer(model="gen", fault_rule=lambda number, body: "empty") as server:
-        try:
-            code = _chat_generate(tmp_path, server)
-        except Exception as error:   # a CosaError or lm_eval's own; never a RecursionError
-            assert not isinstance(error, RecursionError)
-            code = None
-        # lm_eval sends one request per (config, repeat) and retries a bounded number of times
-        assert server.request_count <= 3 * 3
-    if code == 0:
-        assert _manifest_counts(tmp_path / "responses.jsonl")["total"] < 3
+        with pytest.raises(CosaError, match=r"lm_eval failed \(exit 1\): ValueError: zip\(\)"):
+            _chat_generate(tmp_path, server)
+        assert server.request_count == 3
+    assert not (tmp_path / "responses.jsonl").exists()
 
 
-def _manifest_counts(path):
-    return json.loads(path.with_name(path.name + ".manifest.json").read_text())["counts"]
+def test_generate_refuses_a_chat_template_that_drops_the_config(tmp_path, capsys):
+    from tiny_model import NO_SYSTEM_TEMPLATE, build_tiny_llama
+    model = build_tiny_llama(tmp_path / "no-system", chat_template=NO_SYSTEM_TEMPLATE)
+    capsys.readouterr()
+    shown = _one_line_error(capsys, ["train", "generate", "--input", _configs(tmp_path), "--output",
+                                     tmp_path / "r.jsonl", "--model-args", f"pretrained={model}",
+                                     "--max-new-tokens", "4"])
+    assert "dropped the system message" in shown and not (tmp_path / "r.jsonl").exists()
 
 
 RELEASED = [{"system_prompt": "You may discuss Violence.", "prompt": "Describe a duel.",
