@@ -170,7 +170,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"generate: lm_eval generates {sampling.num_responses} x {len(todo)} configs (log: "
                   f"{folder / 'lm_eval.log'})", flush=True)
             out = run_lm_eval(folder, args)
-            for row_id, texts in generations(out, f"--model {args.model}"):
+            for row_id, texts in list(generations(out, f"--model {args.model}")):   # all checked, then written
                 row = {k: v for k, v in by_id[row_id].items() if k not in ("_row", "seed")}
                 counts["missing_responses"] += sampling.num_responses - len(texts)
                 for index, text in enumerate(texts[:sampling.num_responses]):
