@@ -15,7 +15,7 @@ from typing import Any
 from .config_text import frame_scenario, render_config
 from .errors import CosaError
 from .fewshot import demos_for
-from .jsonl import iter_jsonl
+from .jsonl import iter_jsonl, text_field
 from .taxonomy import TRAINING_CATEGORIES, categories_of_split
 from .types import COSAPIEN_TYPES
 
@@ -107,20 +107,13 @@ def _load_hub(benchmark: str, split: str) -> list[tuple[str, int, dict[str, Any]
     return [(f"{hub_id}:{split}", n, row) for n, row in enumerate(dataset, 1)]
 
 
-def _text_field(where: str, row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
-    return value
-
-
 def _cosapien_doc(where: str, row: dict[str, Any]) -> dict[str, Any]:
-    kind = _text_field(where, row, "type").strip().lower()
+    kind = text_field(row, "type", where).strip().lower()
     kind = _TYPE_ALIASES.get(kind, kind)
     if kind not in COSAPIEN_TYPES:
         raise CosaError(f"{where}: field 'type' is {row['type']!r}; expected one of {', '.join(COSAPIEN_TYPES)}")
-    scenario = _text_field(where, row, "scenario")
-    return {"config_group": "cosapien", "prompt": _text_field(where, row, "prompt"),
+    scenario = text_field(row, "scenario", where)
+    return {"config_group": "cosapien", "prompt": text_field(row, "prompt", where),
             "system": frame_scenario(scenario), "config": scenario, "type": kind}
 
 
@@ -132,8 +125,8 @@ def _situation(where: str, value: Any) -> int:
 
 
 def _cosalign_doc(where: str, row: dict[str, Any], split: str, seed: int | None) -> dict[str, Any]:
-    prompt = _text_field(where, row, "prompt")
-    mode = _text_field(where, row, "mode").strip().lower().replace("_", " ")
+    prompt = text_field(row, "prompt", where)
+    mode = text_field(row, "mode", where).strip().lower().replace("_", " ")
     if mode not in _MODES:
         raise CosaError(f"{where}: field 'mode' is {row['mode']!r}; expected one of {', '.join(_MODES)}")
     allowed = list(categories_of_split(split))

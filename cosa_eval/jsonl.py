@@ -55,3 +55,11 @@ def iter_jsonl(path: str | Path, fix: str = "fix or delete the line") -> Iterato
                 raise CosaError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
             _check_text(path, number, line, row)
             yield number, row
+
+
+def text_field(row: dict[str, Any], name: str, where: str) -> str:
+    """A required non-empty string field of a row (``where`` names file and row)."""
+    value = row.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {str(value)[:60]!r}")
+    return value

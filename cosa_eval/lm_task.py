@@ -25,7 +25,6 @@ from .samples import sample_from_row
 from .types import JudgedRecord, Sample
 
 METRICS = ("cosa_score", "helpful_safe", "helpful_unsafe", "over_refusal", "valid_rate")
-SCORES_FILE = "scores.json"
 _AWAITING: list["CosaTask"] = []      # the run's tasks whose responses the judge has not seen yet
 
 
@@ -205,7 +204,9 @@ def _judge_awaiting(trigger: CosaTask) -> None:
             ConfigurableTask.apply_filters(task)      # lm_eval filters each task only when it gets to it
         groups[id(task._judge()), task._metadata.get("judge_cache")].append(task)
     records: list[JudgedRecord] = []
+    judges = []
     for (_, cache), tasks in groups.items():
+        judges.append(tasks[0]._judge())
         samples = [task._samples() for task in tasks]
         run = judge_run([s for own in samples for s in own], tasks[0]._judge(), cache_path=cache).records
         offset = 0
@@ -216,7 +217,7 @@ def _judge_awaiting(trigger: CosaTask) -> None:
         records += run
     folder = _samples_folder()
     if folder is not None:
-        _write_judged(folder, records)
+        _write_judged(folder, records, judges)
 
 
 def _samples_folder() -> Path | None:
@@ -235,17 +236,16 @@ def _samples_folder() -> Path | None:
     return path.parent if path.suffix == ".json" else path / str(tracker.general_config_tracker.model_name_sanitized)
 
 
-def _write_judged(folder: Path, records: list[JudgedRecord]) -> None:
-    """``judged_<task>.jsonl`` per task and ``scores.json``, as ``cosa-eval judge`` writes them."""
-    from .judging.records import judged_file_name, write_judged
-    from .scoring.metrics import score_groups
-    by_task: dict[str, list[JudgedRecord]] = defaultdict(list)
-    for record in records:
-        by_task[record.sample.task].append(record)
-    for task, own in sorted(by_task.items()):
-        write_judged(folder / judged_file_name(task), own)
-    scores = json.dumps(score_groups(records), indent=2, ensure_ascii=False)
-    (folder / SCORES_FILE).write_text(scores + "\n", encoding="utf-8")
+def _write_judged(folder: Path, records: list[JudgedRecord], judges: list[Any]) -> None:
+    """The judged files, scores and manifest of this run's judging, as ``cosa-eval judge`` writes
+    them (the manifest lists only this run's files, so a folder that mixes runs is refused later)."""
+    from .judging.outputs import write_run_outputs
+    judge = judges[0]
+    manifest = {"judge": judge.name, "rubric_hashes": {n: r.hash for n, r in judge.rubrics.items()},
+                "parser": judge.config.parser, "judge_endpoint": None, "samples": [],
+                "run": {"judged_inside": "lm_eval"}, "judge_identity": judge.identity()}
+    extra = {"parser": judge.config.parser, "judge_endpoint": judge.identity().get("endpoint", "")}
+    write_run_outputs(folder, records, manifest, extra)
 
 
 def _score(rows: list[dict[str, Any]], metric: str) -> float:

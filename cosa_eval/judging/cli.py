@@ -12,9 +12,7 @@ inside main(), so ``cosa-eval judge --help`` stays instant.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +64,6 @@ def default_output(samples: list[str], judge_name: str) -> Path:
     return (first if first.is_dir() else first.parent) / f"cosa_judged_{judge_name}"
 
 
-def _write_outputs(output: Path, records: list, manifest: dict[str, Any], extra_scores: dict[str, Any]) -> dict:
-    """judged_<task>.jsonl per task, scores.json, then judge_run.json listing what was written."""
-    from ..manifest import SCORES, write_manifest
-    from ..records import judged_file_name, write_judged
-    from ..scoring.metrics import score_groups
-    by_task: dict[str, list] = defaultdict(list)
-    for record in records:
-        by_task[record.sample.task].append(record)
-    written = [write_judged(output / judged_file_name(task), rs) for task, rs in sorted(by_task.items())]
-    scores = {key: {**score, **extra_scores} for key, score in score_groups(records).items()}
-    (output / SCORES).write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_manifest(output, manifest, written)
-    return scores
-
-
 def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str], parser: str) -> dict[str, Any]:
     """The run's identity, known before any judge call (judge_run.json, see cosa_eval.manifest)."""
     from ..manifest import samples_ids
@@ -88,12 +71,6 @@ def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str
     return {"judge": judge, "rubric_hashes": rubric_hashes, "parser": parser,
             "judge_endpoint": args.judge_endpoint, "samples": samples_ids(find_sample_files(args.samples)),
             "run": read_run_info(args.samples[0])}
-
-
-def _identity(judge: Any) -> dict[str, str]:
-    """Where and what really answered (the backend's ``identity()``: endpoint, model)."""
-    identity = getattr(judge.backend(), "identity", None)
-    return dict(identity()) if callable(identity) else {}
 
 
 def _summary(run: Any, output: Path) -> str:
@@ -117,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
     """Judge, write judged files + scores.json + judge_run.json, print a one-line summary."""
     from ..manifest import claim_output
     from ..samples import read_samples
+    from .outputs import write_run_outputs
     from .engine import estimate, judge_run
     from .judge import load_judge
     options = _load_options(args)
@@ -128,19 +106,18 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
-    parser = args.parser or getattr(judge.config, "parser", "final")
+    parser = judge.config.parser
     manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser)
     output = args.output or default_output(args.samples, judge.name)
     claim_output(output, manifest, args.overwrite)
     run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
                     progress=not args.no_progress)
-    identity = _identity(judge)
+    identity = judge.identity()
     manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend, model=judge.config.model,
                     sampling=judge.config.sampling, judge_identity=identity, stats=vars(run.stats))
-    extra = {"parser": parser, "judge_endpoint": identity.get("endpoint") or args.judge_endpoint or ""}
-    if getattr(run.stats, "parser_disagreements", None) is not None:
-        extra["parser_disagreements"] = run.stats.parser_disagreements
-    scores = _write_outputs(output, run.records, manifest, extra)
+    extra = {"parser": parser, "judge_endpoint": identity.get("endpoint", ""),
+             "parser_disagreements": run.stats.parser_disagreements}
+    scores = write_run_outputs(output, run.records, manifest, extra)
     _print_scores(scores)
     print(_summary(run, output), file=sys.stderr)
     return _exit_status(run.records, output)
@@ -170,7 +147,8 @@ def _exit_status(records: list, output: Path) -> int:
 def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int:
     """``--judge A --judge B ...``: each member judged (and cached) on its own, verdicts combined."""
     from ..manifest import claim_output
-    from .jury import jury_name
+    from .jury import judge_with_jury, jury_name
+    from .outputs import write_run_outputs
     if args.dry_run or args.max_cost is not None:
         raise CosaError("--dry-run and --max-cost apply to one judge; run them per member, then the jury")
     if args.judge_endpoint or args.parser:
@@ -179,10 +157,9 @@ def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int
     output = args.output or default_output(args.samples, name)
     manifest = {**_manifest(args, name, {}, "final"), "members": names, "rating": args.jury_rating}
     claim_output(output, manifest, args.overwrite)
-    from .jury import judge_with_jury
     records = judge_with_jury(samples, names, cache_path=args.cache, rating=args.jury_rating,
                               progress=not args.no_progress)
-    scores = _write_outputs(output, records, manifest, {"parser": "final", "judge_endpoint": ""})
+    scores = write_run_outputs(output, records, manifest, {"parser": "final", "judge_endpoint": ""})
     _print_scores(scores)
     print(f"judged {len(records)} responses with a jury of {len(names)}; wrote {output}", file=sys.stderr)
     return _exit_status(records, output)

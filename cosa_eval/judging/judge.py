@@ -27,7 +27,7 @@ _SAFETY_RUBRIC = {"cosapien": "compliance", "cosalign_test": "categories"}
 
 def safety_rubric(sample: Sample) -> str:
     """The safety question of a sample's schema: compliance (cosapien) or categories (cosalign_test)."""
-    schema = sample.schema or sample.benchmark
+    schema = sample.schema
     if schema not in _SAFETY_RUBRIC:
         raise CosaError(f"sample {sample.sample_id}: schema {schema!r} has no safety rubric; "
                         f"expected one of {', '.join(_SAFETY_RUBRIC)}")

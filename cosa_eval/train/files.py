@@ -58,14 +58,6 @@ def check_distinct(source: str | Path | None, target: str | Path | None) -> None
         raise CosaError(f"--input and --output are the same file ({source}); write the step's output to a new file")
 
 
-def text_field(row: dict[str, Any], name: str, where: str) -> str:
-    """A required non-empty string field."""
-    value = row.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
-    return value
-
-
 def stable_id(*parts: str) -> str:
     """A short content hash: the identity of a row that has no ``id`` of its own."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,17 +24,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from ..errors import CosaError
+from ..errors import CosaError, redact
 from .files import ResumableWriter, read_jsonl, write_manifest
-
-try:
-    from ..errors import redact
-except ImportError:  # until cosa_eval.errors.redact is merged: mask key values from the environment
-    def redact(text: str) -> str:
-        for name, value in os.environ.items():
-            if value and len(value) >= 8 and name.upper().endswith(("API_KEY", "TOKEN")):
-                text = text.replace(value, "***")
-        return text
 
 CONFIG_FIELDS = ("id", "config_id", "prompt_id", "prompt", "config", "allowed")
 TASK = "cosa_train_generate"

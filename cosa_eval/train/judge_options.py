@@ -43,4 +43,7 @@ def failure_summary(failures: dict[str, int]) -> str:
     if not failures:
         return ""
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(failures.items()))
-    return f"; {sum(failures.values())} failed ({kinds}) and were not written: re-run to retry them"
+    replayed = failures.get("unparseable", 0) + failures.get("judge_refused", 0)
+    then = ("the judge's answers to them are cached, so a re-run gives the same; use another judge or "
+            "--cache FILE to ask again") if replayed else "re-run to retry them"
+    return f"; {sum(failures.values())} failed ({kinds}) and were not written: {then}"

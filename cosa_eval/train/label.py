@@ -13,7 +13,8 @@ from collections import Counter
 from typing import Any
 
 from ..taxonomy import ALL_CATEGORIES
-from .files import ResumableWriter, batched, progress, read_jsonl, stable_id, text_field, write_manifest
+from .files import ResumableWriter, batched, progress, read_jsonl, stable_id, write_manifest
+from ..jsonl import text_field
 from .judge_options import add_judge_arguments, failure_summary, judge_session, session_settings
 
 

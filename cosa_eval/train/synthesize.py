@@ -21,7 +21,8 @@ from typing import Any, Iterable
 from ..config_text import DEFAULT_SEED, render_config
 from ..errors import CosaError
 from ..taxonomy import ALL_CATEGORIES, RISK_CATEGORIES, TRAINING_CATEGORIES
-from .files import ResumableWriter, progress, read_jsonl, stable_id, text_field, write_manifest
+from .files import ResumableWriter, progress, read_jsonl, stable_id, write_manifest
+from ..jsonl import text_field
 
 MODES = ("exact", "superset", "safe", "not-superset")
 CATEGORY_SETS = {"training": TRAINING_CATEGORIES, "all": RISK_CATEGORIES}
