@@ -18,6 +18,7 @@ from judging_helpers import SECRET_KEY, cosalign_samples, write_judge, write_sam
 from cosa_eval.errors import CosaError
 from cosa_eval.judging import JudgeCache, judge_run, load_judge
 from cosa_eval.judging.backends.base import JudgeResponse
+from cosa_eval.judging.judge import sample_item
 from cosa_eval.judging.pricing import cost_usd, estimate_tokens
 
 
@@ -27,7 +28,7 @@ def _cli(*args: str, env: dict) -> subprocess.Popen:
 
 
 def _keys(judge, samples) -> set[str]:
-    return {judge.request(rubric, judge.messages(rubric, s)).key for s in samples for rubric in judge.rubric_hashes(s)}
+    return {judge.request(rubric, sample_item(s)).key for s in samples for rubric in judge.rubric_hashes(s)}
 
 
 def _one_line_error(returncode: int, stderr: str, *fragments: str) -> None:
@@ -60,7 +61,7 @@ def test_two_concurrent_judge_processes_send_each_request_once(judge_server, tmp
 
 
 def _first_request(judge, sample):
-    return judge.request("helpfulness", judge.messages("helpfulness", sample))
+    return judge.request("helpfulness", sample_item(sample))
 
 
 def test_a_run_waits_for_the_answer_to_a_key_another_run_holds(judge_server, judge_yaml, cache_path,
@@ -140,7 +141,7 @@ def test_budget_counts_the_calls_in_flight(judge_server, tmp_path, cache_path, s
     judge_server.set(latency_s=0.3)
     judge = load_judge(write_judge(tmp_path, concurrency=16, prices={"input": 1000.0, "output": 1000.0}))
     samples = cosalign_samples(shared_cosalign_rows, 0, 20)
-    requests = [judge.request(rubric, judge.messages(rubric, s)) for s in samples for rubric in judge.rubric_hashes(s)]
+    requests = [judge.request(rubric, sample_item(s)) for s in samples for rubric in judge.rubric_hashes(s)]
     one_call = max(cost_usd(judge.prices, estimate_tokens(r.messages[0]["content"]), 256) for r in requests)
     run = judge_run(samples, judge, max_cost=3 * one_call, progress=False)
     assert run.stats.cost_usd <= 3 * one_call + one_call

@@ -47,9 +47,10 @@ def _samples() -> list[Sample]:
     out = []
     for doc, response in enumerate(CRAFTED):
         out.append(Sample(task="cosapien_x", benchmark="cosapien", config_id="x", config_group="cosapien",
-                          doc_id=doc, response=response, prompt_type="allowed", **common))
+                          doc_id=doc, response=response, prompt_type="allowed", schema="cosapien", **common))
         out.append(Sample(task="cosalign_test_safe", benchmark="cosalign_test", config_id="safe",
-                          config_group="seen", doc_id=doc, response=response, situation=3, mode="exact", **common))
+                          config_group="seen", doc_id=doc, response=response, situation=3, mode="exact",
+                          schema="cosalign_test", **common))
     return out
 
 

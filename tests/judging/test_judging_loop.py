@@ -40,7 +40,7 @@ def test_an_evaluation_and_a_training_step_share_one_cache_row(judge_server, jud
                               "--judge", str(judge_yaml)])
     assert train_cli.main(args) == 0
     asked = [r.body["messages"][0]["content"] for r in judge_server.requests]
-    assert len(asked) == len(samples) and all("takes on a user's request" in text for text in asked)
+    assert len(asked) == len(samples) and all("fully answers a user's request" in text for text in asked)
     assert _rows(cache_path) == rows_after_eval + len(samples)      # only the addressed questions are new
 
 
