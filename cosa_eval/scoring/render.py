@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import tables
 from .html_assets import PAGE_SCRIPT, PAGE_STYLE
+from .notice import RATINGS, Notice, histogram, rating_summary, read_notice
 
 Row = dict[str, str]
 
@@ -100,10 +101,21 @@ class Board:
 
     rows: list[Row]
     configs: dict[tuple[str, ...], list[Row]]
+    notice: Notice | None = None
 
     def benchmarks(self) -> list[str]:
+        """Known benchmarks in their order, then any other declared benchmark by name."""
         present = {row["benchmark"] for row in self.rows}
-        return [b for b in BENCHMARK_TITLES if b in present]
+        return [b for b in BENCHMARK_TITLES if b in present] + sorted(present - set(BENCHMARK_TITLES))
+
+    def title(self, benchmark: str) -> str:
+        """The section title; with a notice, what its measured rows were really run on."""
+        title = BENCHMARK_TITLES.get(benchmark, benchmark)
+        sample = self.notice.samples.get(benchmark) if self.notice else None
+        return f"{benchmark}: {sample}" if sample else title
+
+    def ratings(self, benchmark: str) -> list[float]:
+        return self.notice.ratings.get(benchmark, []) if self.notice else []
 
     def rows_of(self, benchmark: str) -> list[Row]:
         return [row for row in self.rows if row["benchmark"] == benchmark]
@@ -122,21 +134,30 @@ def load_board(results_dir: str | Path) -> Board:
     configs: dict[tuple[str, ...], list[Row]] = {}
     for row in by_config:
         configs.setdefault(tuple(row[k] for k in tables.KEY), []).append(row)
-    return Board(measured + reported, configs)
+    return Board(measured + reported, configs, read_notice(results))
+
+
+def columns_of(benchmark: str) -> tuple[Column, ...]:
+    return BOARD_COLUMNS.get(benchmark, BOARD_COLUMNS["cosapien"])
 
 
 def render_markdown(board: Board) -> str:
     """GitHub-flavoured markdown: one table per benchmark."""
-    lines = ["# CoSA leaderboard", "", NOTE, ""]
+    lines = ["# CoSA leaderboard", ""]
+    if board.notice:
+        lines += [f"> **{board.notice.warning}**", ""]
+    lines += [NOTE, ""]
     for benchmark in board.benchmarks():
-        columns = BOARD_COLUMNS[benchmark]
-        lines += [f"## {BENCHMARK_TITLES[benchmark]}", "",
+        columns = columns_of(benchmark)
+        lines += [f"## {board.title(benchmark)}", "",
                   "| " + " | ".join(c.title for c in columns) + " |",
                   "|" + "|".join("---" if not c.numeric else "---:" for c in columns) + "|"]
         for row in board.rows_of(benchmark):
             cells = (c.show(row).replace("|", "\\|") for c in columns)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if board.ratings(benchmark):
+            lines += [f"Per-response helpfulness ratings (rounded): {rating_summary(board.ratings(benchmark))}", ""]
     if not board.rows:
         lines.append("No rows yet: add runs with `cosa-eval leaderboard add RUN`.")
     return "\n".join(lines).rstrip() + "\n"
@@ -161,7 +182,7 @@ def _detail(board: Board, row: Row) -> str:
 
 
 def _board_table(board: Board, benchmark: str, start: int) -> str:
-    columns = BOARD_COLUMNS[benchmark]
+    columns = columns_of(benchmark)
     heads = "".join(f'<th data-type="{"num" if c.numeric else "text"}" tabindex="0">{escape(c.title)}</th>'
                     for c in columns)
     body = []
@@ -178,17 +199,30 @@ def render_html(board: Board) -> str:
     """One static page: inline CSS and JS, sortable tables, per-config drill-down."""
     sections, start = [], 0
     for benchmark in board.benchmarks():
-        sections.append(f"<section><h2>{escape(BENCHMARK_TITLES[benchmark])}</h2>"
-                        f"{_board_table(board, benchmark, start)}</section>")
+        sections.append(f"<section><h2>{escape(board.title(benchmark))}</h2>"
+                        f"{_board_table(board, benchmark, start)}{_ratings_html(board.ratings(benchmark))}</section>")
         start += len(board.rows_of(benchmark))
+    banner = f'<p class="warning" role="alert">{escape(board.notice.warning)}</p>' if board.notice else ""
     if not board.rows:
         sections.append("<p>No rows yet: add runs with <code>cosa-eval leaderboard add RUN</code>.</p>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<link rel=\"icon\" href=\"data:,\"><title>CoSA leaderboard</title>"
-            f"<style>{PAGE_STYLE}</style></head>\n<body><h1>CoSA leaderboard</h1>"
+            f"<style>{PAGE_STYLE}</style></head>\n<body><h1>CoSA leaderboard</h1>{banner}"
             f"<p class=\"note\">{escape(NOTE)} Click a column header to sort; click a row for its "
             f"per-config figures.</p>\n{''.join(sections)}\n<script>{PAGE_SCRIPT}</script></body></html>\n")
+
+
+def _ratings_html(ratings: list[float]) -> str:
+    """The per-response rating distribution as a small bar chart (one bar per rounded rating)."""
+    if not ratings:
+        return ""
+    counts = histogram(ratings)
+    bars = "".join(f'<div class="bin"><span class="bar" style="height:{round(60 * n / max(counts))}px"></span>'
+                   f'<span class="count">{n}</span><span class="label">{r}</span></div>'
+                   for r, n in zip(RATINGS, counts))
+    return (f'<figure class="ratings"><figcaption>Per-response helpfulness ratings (rounded to 0-5): '
+            f'{escape(rating_summary(ratings))}</figcaption><div class="bins">{bars}</div></figure>')
 
 
 def render_plot(board: Board, path: Path) -> None:
