@@ -162,7 +162,7 @@ def _notice(judged: Path, source: str, per_config: int) -> Any:
     demo_docs = min(2 * per_config, DEMO_PROMPTS)
     samples = {"cosapien": f"the project's own invented demo sample in the CoSApien schema ({COSAPIEN_TASK}: "
                            f"2 configs x {demo_docs} prompts) - not CoSApien",
-               "cosalign_test": f"a seeded slice of CoSAlign-Test ({per_config} prompts x 8 configs; {source})"}
+               "cosalign_test": f"a seeded slice of CoSAlign-Test ({per_config} prompt{'s' * (per_config > 1)} x 8 configs; {source})"}
     return Notice(warning=WARNING, samples=samples, ratings=ratings)
 
 

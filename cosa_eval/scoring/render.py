@@ -1,4 +1,4 @@
-"""``results/`` CSVs -> ``leaderboard.md``, a static ``leaderboard.html`` and ``leaderboard.png``.
+"""``results/`` CSVs -> ``leaderboard.md``, a static ``leaderboard.html`` and ``leaderboard.png`` (plot.py).
 
 The HTML page is one self-contained file (inline CSS and JS, no network asset): click a header to
 sort, click a row to show its per-config figures. Output is deterministic (no timestamps), so a
@@ -225,60 +225,6 @@ def _ratings_html(ratings: list[float]) -> str:
             f'{escape(rating_summary(ratings))}</figcaption><div class="bins">{bars}</div></figure>')
 
 
-def render_plot(board: Board, path: Path) -> None:
-    """Helpful+safe vs helpful+unsafe per row, and CoSA-Score with its CI, as a PNG (matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    scored = [r for r in board.rows if r["cosa_score"]]
-    celled = [r for r in board.rows if r["helpful_safe"] and r["helpful_unsafe"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.35 * len(scored) + 1.5)))
-    for row in celled:
-        measured = row["source"] == "measured"
-        left.scatter(100 * float(row["helpful_unsafe"]), 100 * float(row["helpful_safe"]),
-                     marker="o" if measured else "s", facecolors="tab:blue" if measured else "none",
-                     edgecolors="tab:blue" if measured else "tab:gray")
-        left.annotate(_label(row), (100 * float(row["helpful_unsafe"]), 100 * float(row["helpful_safe"])),
-                      fontsize=7, xytext=(4, 3), textcoords="offset points")
-    left.set(xlabel="helpful + unsafe (%)  ↓ better", ylabel="helpful + safe (%)  ↑ better",
-             title="Helpful and safe vs helpful and unsafe")
-    left.grid(alpha=0.3)
-    _score_bars(right, scored)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _label(row: Row) -> str:
-    mark = f" · {row['judge']}" if row["source"] == "measured" else " (paper)"
-    return f"{row['model']} · {row['benchmark']}/{row['variant']}{mark}"
-
-
-def _score_bars(axis, rows: list[Row]) -> None:
-    """Horizontal CoSA-Score bars; measured rows carry their bootstrap CI as error bars."""
-    if not rows:
-        axis.text(0.5, 0.5, "no CoSA-Score rows yet", ha="center", va="center", transform=axis.transAxes)
-        axis.set_axis_off()
-        return
-    positions = list(range(len(rows)))[::-1]
-    scores = [float(r["cosa_score"]) for r in rows]
-    lows = [min(s, float(r["cosa_score_ci_low"] or s)) for s, r in zip(scores, rows)]
-    highs = [max(s, float(r["cosa_score_ci_high"] or s)) for s, r in zip(scores, rows)]
-    colors = ["tab:blue" if r["source"] == "measured" else "lightgray" for r in rows]
-    axis.barh(positions, scores, color=colors)
-    with_ci = [i for i, r in enumerate(rows) if r["cosa_score_ci_low"] and r["cosa_score_ci_high"]]
-    if with_ci:
-        axis.errorbar([scores[i] for i in with_ci], [positions[i] for i in with_ci], fmt="none",
-                      ecolor="black", capsize=3, xerr=[[scores[i] - lows[i] for i in with_ci],
-                                                       [highs[i] - scores[i] for i in with_ci]])
-    axis.set_yticks(positions, [_label(r) for r in rows], fontsize=7)
-    axis.axvline(0, color="black", linewidth=0.8)
-    axis.set(xlabel="CoSA-Score (95% CI)", title="CoSA-Score (gray: reported by the paper)",
-             xlim=(min(-0.1, *lows) - 0.05, max(1.0, *highs) + 0.02))
-
-
 def render(results_dir: str | Path = "results", out_dir: str | Path | None = None) -> list[Path]:
     """Write leaderboard.md, .html and .png for the CSVs in ``results_dir``; returns their paths."""
     board = load_board(results_dir)
@@ -287,5 +233,6 @@ def render(results_dir: str | Path = "results", out_dir: str | Path | None = Non
     paths = [out / "leaderboard.md", out / "leaderboard.html", out / "leaderboard.png"]
     paths[0].write_text(render_markdown(board), encoding="utf-8")
     paths[1].write_text(render_html(board), encoding="utf-8")
+    from .plot import render_plot
     render_plot(board, paths[2])
     return paths
