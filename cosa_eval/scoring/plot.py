@@ -135,6 +135,8 @@ def _bars(axis: Any, rows: list[Row], numbers: dict[int, int], scores: tuple[tup
 
 
 def _ratings(axis: Any, ratings: list[float]) -> None:
+    axis.set_box_aspect(0.9)
+    axis.set_anchor("N")
     axis.hist(ratings, bins=[i / 10 for i in range(51)], color=COLORS[0])
     axis.set(xlim=(0, 5), xlabel="helpfulness rating (0-5)", ylabel="responses",
              title=f"Per-response ratings (n={len(ratings)})")
@@ -148,7 +150,16 @@ def _ratings(axis: Any, ratings: list[float]) -> None:
 
 
 def render_plot(board: Board, path: Any) -> None:
-    """Write the PNG (matplotlib Agg)."""
+    """Write the PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = build_figure(board)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def build_figure(board: Board) -> Any:
+    """The laid-out matplotlib figure (Agg backend), labels placed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,9 +170,10 @@ def render_plot(board: Board, path: Any) -> None:
     heights = [max(4.2, 0.42 * len(board.rows_of(b)) + 1.8) for b in benchmarks] or [4.2]
     widths = [1.0, 1.5, 0.8] if with_ratings else [1.0, 1.5]
     top = 1.2 if board.notice else 0.5
-    fig = plt.figure(figsize=(15 if with_ratings else 13, sum(heights) + top + 0.8 * len(heights)))
+    height = sum(heights) + top + 0.8 * len(heights)
+    fig = plt.figure(figsize=(15 if with_ratings else 13, height))
     grid = fig.add_gridspec(max(len(benchmarks), 1), len(widths), height_ratios=heights, width_ratios=widths,
-                            wspace=0.55, hspace=0.3)
+                            wspace=0.55, hspace=0.3, top=1 - (top + 0.4) / height, bottom=0.5 / height)
     if board.notice:
         fig.suptitle(textwrap.fill(board.notice.warning, 150), color="#b42318", fontsize=10.5, weight="bold")
     scatters = []
@@ -177,10 +189,9 @@ def render_plot(board: Board, path: Any) -> None:
             _ratings(axis, board.ratings(benchmark)) if board.ratings(benchmark) else axis.set_axis_off()
         left.text(0, 1.13, textwrap.fill(f"{board.title(benchmark)}  ({_judges(rows)})", 170),
                   transform=left.transAxes, fontsize=10.5, weight="bold", va="bottom")
-    fig.canvas.draw()                                # the final layout, so label boxes are where they will be
+    fig.draw_without_rendering()                     # the final layout, so label boxes are where they will be
     for axis, points in scatters:
         _place_labels(axis, points)
     if not benchmarks:
         fig.text(0.5, 0.5, "no rows yet: add runs with cosa-eval leaderboard add RUN", ha="center")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    return fig
