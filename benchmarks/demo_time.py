@@ -42,7 +42,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     root = args.out or Path(tempfile.mkdtemp())
-    print(f"cosa-eval demo, OMP_NUM_THREADS={args.threads}, {os.cpu_count()} CPUs, load average {_load()}")
+    print(f"cosa-eval demo, OMP_NUM_THREADS={args.threads}, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', 'PASSIVE (the demo default)')}, {os.cpu_count()} CPUs, "
+          f"load average {_load()}")
     for number in range(1, args.repeat + 1):
         out = root / f"demo-{number}"
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "COSA_CACHE_DIR": str(root / f"cache-{number}")}
