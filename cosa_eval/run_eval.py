@@ -40,7 +40,9 @@ def _parse(argv: list[str]) -> tuple[object, argparse.Namespace]:
         cli = HarnessCLI()
         return cli, cli.parse_args()
     except ValueError as error:
-        raise CosaError(f"lm_eval cannot read its arguments: {str(error).splitlines()[0]}") from None
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        flags = [flag for flag, value in zip(argv, argv[1:]) if flag.startswith("-") and value and value in message]
+        raise CosaError(f"lm_eval cannot read {flags[0] if flags else 'its arguments'}: {message}") from None
     finally:
         sys.argv = saved
 
