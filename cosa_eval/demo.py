@@ -126,7 +126,7 @@ def _generate(model: str, data_dir: Path | None, samples: dict[str, list[int]], 
 
 def _judge(runs: Path, judge_name: str, cache: Path | None) -> tuple[Path, Any]:
     """Judge every sample of ``runs`` into ``runs/judged`` (beside lm_eval's results file, so the
-    leaderboard reads the model and versions from it); returns the folder and the run's stats."""
+    leaderboard reads the model and versions from it); returns the folder and the judging run."""
     from .judging.engine import judge_run
     from .judging.records import judged_file_name, write_judged
     from .samples import read_samples
@@ -134,7 +134,7 @@ def _judge(runs: Path, judge_name: str, cache: Path | None) -> tuple[Path, Any]:
     output = runs / "judged"
     for task in sorted({record.sample.task for record in run.records}):
         write_judged(output / judged_file_name(task), [r for r in run.records if r.sample.task == task])
-    return output, run.stats
+    return output, run
 
 
 def _summary(rows: list[dict[str, Any]], ratings: dict[str, list[float]]) -> str:
@@ -150,11 +150,9 @@ def _summary(rows: list[dict[str, Any]], ratings: dict[str, list[float]]) -> str
     return "\n".join(lines)
 
 
-def _notice(judged: Path, source: str, per_config: int) -> Any:
+def _notice(records: list[Any], source: str, per_config: int) -> Any:
     """The banner, the samples' names and the per-response ratings that every rendered view shows."""
-    from .judging.records import read_judged
     from .scoring.notice import Notice
-    records = read_judged([judged])
     ratings: dict[str, list[float]] = {}
     for record in records:
         if record.rating is not None:
@@ -162,7 +160,8 @@ def _notice(judged: Path, source: str, per_config: int) -> Any:
     demo_docs = min(2 * per_config, DEMO_PROMPTS)
     samples = {"cosapien": f"the project's own invented demo sample in the CoSApien schema ({COSAPIEN_TASK}: "
                            f"2 configs x {demo_docs} prompts) - not CoSApien",
-               "cosalign_test": f"a seeded slice of CoSAlign-Test ({per_config} prompt{'s' * (per_config > 1)} x 8 configs; {source})"}
+               "cosalign_test": f"a seeded slice of CoSAlign-Test ({per_config} prompt{'s' * (per_config > 1)} "
+                                f"x 8 configs; {source})"}
     return Notice(warning=WARNING, samples=samples, ratings=ratings)
 
 
@@ -192,21 +191,22 @@ def main(args: argparse.Namespace) -> int:
     seconds = {"generation": time.perf_counter() - started}
     stages.update()
     stages.set_postfix_str("judging")
-    judged, stats = _judge(runs, judge, args.cache)
+    judged, run = _judge(runs, judge, args.cache)
+    stats = run.stats
     seconds["judging"] = time.perf_counter() - started - seconds["generation"]
     stages.update()
     stages.set_postfix_str("leaderboard")
     results = args.out / "results"
     rows = add_runs([runs], results_dir=results, model=None if args.model else DEMO_MODEL_NAME)
-    notice = _notice(judged, source, args.per_config)
+    notice = _notice(run.records, source, args.per_config)
     write_notice(results, notice)
     stages.update()
     stages.set_postfix_str("rendering")
     outputs = render(results, args.out)
     stages.update()
     stages.close()
-    (args.out / "demo_run.json").write_text(json.dumps({"judge_stats": vars(stats), "seconds": seconds}, indent=2) + "\n",
-                                            encoding="utf-8")
+    summary = {"judge_stats": vars(stats), "seconds": seconds}
+    (args.out / "demo_run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\n{WARNING}\n\nCoSAlign-Test data: {source}\n{_summary(rows, notice.ratings)}\n")
     print(f"judge calls: {stats.sent} sent, {stats.cached} from the cache")
     print("wrote:", *[str(p) for p in [judged, results, *outputs, args.out / "lm_eval.log"]], sep="\n  ")

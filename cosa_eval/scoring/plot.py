@@ -143,7 +143,8 @@ def _ratings(axis: Any, ratings: list[float]) -> None:
     axis.yaxis.get_major_locator().set_params(integer=True)
     if is_degenerate(ratings):
         right = sum(ratings) / len(ratings) < 2.5
-        axis.text(0.97 if right else 0.03, 0.97, f"all within {max(ratings) - min(ratings):.2f}:\nthe judge does not\ntell answers apart",
+        spread = max(ratings) - min(ratings)
+        axis.text(0.97 if right else 0.03, 0.97, f"all within {spread:.2f}:\nthe judge does not\ntell answers apart",
                   transform=axis.transAxes, ha="right" if right else "left", va="top", color="#b42318",
                   fontsize=8.5, weight="bold")
     axis.grid(alpha=0.3)
