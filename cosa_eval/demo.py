@@ -167,8 +167,8 @@ def _notice(records: list[Any], source: str, per_config: int) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Generate, judge, score and publish; print a summary table."""
-    # Before torch loads: waiting OpenMP threads sleep instead of spinning. On 2 shared cores at load 12,
-    # spinning made SmolLM2 generation ~18x slower (247 s vs 14 s for one batch, bf16, 2 threads).
+    # Before torch loads: waiting OpenMP threads sleep instead of spinning. On 2 shared cores spinning made
+    # SmolLM2 generation 10-14x slower (benchmarks/omp_wait.py: 48-69 s vs 4.7-4.8 s, load average 5-8).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from tqdm import tqdm
     from .scoring.leaderboard import add_runs
