@@ -218,9 +218,9 @@ def _ratings_html(ratings: list[float]) -> str:
     if not ratings:
         return ""
     counts = histogram(ratings)
-    bars = "".join(f'<div class="bin"><span class="bar" style="height:{round(60 * n / max(counts))}px"></span>'
-                   f'<span class="count">{n}</span><span class="label">{r}</span></div>'
-                   for r, n in zip(RATINGS, counts))
+    bars = "".join(f'<div class="bin" title="{n} responses rated {r}"><span class="count">{n}</span>'
+                   f'<span class="bar" style="height:{round(60 * n / max(counts))}px"></span>'
+                   f'<span class="label">{r}</span></div>' for r, n in zip(RATINGS, counts))
     return (f'<figure class="ratings"><figcaption>Per-response helpfulness ratings (rounded to 0-5): '
             f'{escape(rating_summary(ratings))}</figcaption><div class="bins">{bars}</div></figure>')
 
