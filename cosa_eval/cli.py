@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge-agreement": ("cosa_eval.judging.agreement_cli", "agreement between judges and with human labels"),
     "train": ("cosa_eval.train.cli", "CoSAlign training pipeline steps (label, synthesize, ..., sft, dpo)"),
     "demo": ("cosa_eval.demo", "run the whole pipeline offline on a small real model"),
+    "tasks": ("cosa_eval.task_catalog", "list every cosa-eval task and group with its document count and data"),
 }
 
 
@@ -39,7 +40,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv[:1] == ["eval"] and not {"-h", "--help"} & set(argv[1:2]):
+        if argv[:1] == ["eval"]:
             from .run_eval import run_lm_eval
             return run_lm_eval(argv[1:])
         parser = build_parser(argv[0] if argv else None)

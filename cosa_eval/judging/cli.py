@@ -92,10 +92,8 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     """Judge, write judged files + scores.json + judge_run.json, print a one-line summary."""
-    from ..manifest import claim_output
     from ..samples import read_samples
-    from .outputs import write_run_outputs
-    from .engine import estimate, judge_run
+    from .engine import estimate
     from .judge import load_judge
     options = _load_options(args)
     samples = read_samples(args.samples)
@@ -106,6 +104,17 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
+    run, scores, output = _judge_into_folder(args, judge, samples)
+    _print_scores(scores)
+    print(_summary(run, output), file=sys.stderr)
+    return _exit_status(run.records, output)
+
+
+def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> tuple[Any, dict[str, Any], Path]:
+    """Claim the output folder, judge, write its files; the run, its scores and the folder."""
+    from ..manifest import claim_output
+    from .engine import judge_run
+    from .outputs import write_run_outputs
     parser = judge.config.parser
     manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser)
     output = args.output or default_output(args.samples, judge.name)
@@ -117,20 +126,21 @@ def main(args: argparse.Namespace) -> int:
                     sampling=judge.config.sampling, judge_identity=identity, stats=vars(run.stats))
     extra = {"parser": parser, "judge_endpoint": identity.get("endpoint", ""),
              "parser_disagreements": run.stats.parser_disagreements}
-    scores = write_run_outputs(output, run.records, manifest, extra)
-    _print_scores(scores)
-    print(_summary(run, output), file=sys.stderr)
-    return _exit_status(run.records, output)
+    return run, write_run_outputs(output, run.records, manifest, extra), output
 
 
-def judge_folder(samples: list[str], judges: list[str], output: Path, *, cache: Path | None = None,
-                 overwrite: bool = False, progress: bool = True) -> int:
-    """``cosa-eval judge`` for callers in Python (the demo): the same options and defaults; the exit status."""
+def judge_folder(samples: list[str], judge: str, output: Path, *, cache: Path | None = None,
+                 overwrite: bool = False, progress: bool = True) -> Any:
+    """``cosa-eval judge`` with one judge for callers in Python (the demo): the same checks and
+    files; returns the judging run (records and stats)."""
+    from ..samples import read_samples
+    from .judge import load_judge
     parser = argparse.ArgumentParser(prog="cosa-eval judge")
     add_arguments(parser)
-    argv = [*samples, *(part for judge in judges for part in ("--judge", judge)), "--output", str(output)]
+    argv = [*samples, "--judge", judge, "--output", str(output)]
     argv += (["--cache", str(cache)] if cache else []) + (["--overwrite"] if overwrite else [])
-    return main(parser.parse_args(argv + ([] if progress else ["--no-progress"])))
+    args = parser.parse_args(argv + ([] if progress else ["--no-progress"]))
+    return _judge_into_folder(args, load_judge(judge, **_load_options(args)), read_samples(samples))[0]
 
 
 def _exit_status(records: list, output: Path) -> int:
