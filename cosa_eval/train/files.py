@@ -29,16 +29,13 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str,
     if not path.is_file():
         raise CosaError(f"{path} does not exist; pass the output file of the previous step")
     rows = []
-    try:
-        for number, row in iter_jsonl(path):
-            for name in required:
-                if name not in row:
-                    raise CosaError(f"{path}: line {number}: missing field {name!r}; was it written by the "
-                                    "previous 'cosa-eval train' step?")
-            row.setdefault("_row", number)
-            rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise CosaError(_not_text(path, exc)) from None
+    for number, row in iter_jsonl(path):
+        for name in required:
+            if name not in row:
+                raise CosaError(f"{path}: line {number}: missing field {name!r}; was it written by the "
+                                "previous 'cosa-eval train' step?")
+        row.setdefault("_row", number)
+        rows.append(row)
     return rows
 
 

@@ -255,7 +255,7 @@ def test_non_utf8_training_input_is_a_one_line_error(tmp_path, capsys, content):
     (tmp_path / "in.jsonl").write_bytes(content)
     shown = _one_line_error(capsys, ["train", "synthesize", "--input", tmp_path / "in.jsonl",
                                      "--output", tmp_path / "out.jsonl"])
-    assert "in.jsonl: byte" in shown and "not UTF-8" in shown and not (tmp_path / "out.jsonl").exists()
+    assert "in.jsonl: line 1: not UTF-8" in shown and not (tmp_path / "out.jsonl").exists()
 
 
 def test_non_utf8_output_to_resume_is_a_one_line_error(tmp_path, capsys):
