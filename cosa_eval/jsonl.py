@@ -63,3 +63,14 @@ def text_field(row: dict[str, Any], name: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {str(value)[:60]!r}")
     return value
+
+
+def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A JSON file holding one object (``what`` names it, ``fix`` says what to do); else one line."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CosaError(f"{path}: not a readable {what} ({type(exc).__name__}); {fix}") from None
+    if not isinstance(data, dict):
+        raise CosaError(f"{path}: not a readable {what} (a JSON {type(data).__name__}, not an object); {fix}")
+    return data

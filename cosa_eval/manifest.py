@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from . import __version__
 from .errors import CosaError
+from .jsonl import read_json_object
 from .records import JUDGED_GLOB
 
 MANIFEST = "judge_run.json"
@@ -44,15 +45,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     path = folder / MANIFEST
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CosaError(f"{path}: not a valid run manifest ({type(exc).__name__}); re-run 'cosa-eval judge' "
-                        "with --overwrite to rewrite the folder") from None
-    if not isinstance(data, dict):
-        raise CosaError(f"{path}: not a valid run manifest (a JSON {type(data).__name__}, not an object); "
-                        "re-run 'cosa-eval judge' with --overwrite to rewrite the folder")
-    return data
+    return read_json_object(path, "run manifest", "re-run 'cosa-eval judge' with --overwrite to rewrite the folder")
 
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:

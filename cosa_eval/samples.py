@@ -1,13 +1,12 @@
 """The only module that knows lm_eval's output layout (``samples_<task>_<date>.jsonl``)."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CosaError
-from .jsonl import iter_jsonl
+from .jsonl import iter_jsonl, read_json_object
 from .types import COSAPIEN_TYPES, SCHEMAS, VARIANTS, Sample
 
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
@@ -125,14 +124,8 @@ def read_run_info(path: str | Path) -> dict[str, Any]:
     if len(runs) > 1:
         raise CosaError(f"{folder} holds several lm_eval runs ({', '.join(runs)}); give each run's folder separately")
     newest = max(results, key=lambda p: p.name)
-    try:
-        data = json.loads(newest.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CosaError(f"{newest}: not a readable lm_eval results file ({type(exc).__name__}); restore "
-                        "it from the lm_eval run, or delete it and pass --model NAME") from None
-    if not isinstance(data, dict):
-        raise CosaError(f"{newest}: an lm_eval results file is a JSON object, not a {type(data).__name__}; "
-                        "restore it from the lm_eval run, or delete it and pass --model NAME")
+    data = read_json_object(newest, "lm_eval results file",
+                            "restore it from the lm_eval run, or delete it and pass --model NAME")
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     return {"model": data.get("model_name") or config.get("model"), "model_args": config.get("model_args"),
             "lm_eval_version": data.get("lm_eval_version"), "date": data.get("date"),

@@ -198,7 +198,7 @@ CASES: dict[str, Case] = {
     "judge: lone surrogate in a response": (lambda c, w: _judge(_samples(c, _sample_row(0, response="ok \ud800 no")), w), 'lone UTF-16 surrogate'),
     "judge: undeclared schema": (lambda c, w: _judge(_samples(c, _sample_row(0, schema="acme")), w), "doc.schema is 'acme'"),
     "judge: broken results_*.json": (lambda c, w: _judge(_results_json(c, '{"model_name": "m", '), w), 'not a readable lm_eval results file'),
-    "judge: list-valued results_*.json": (lambda c, w: _judge(_results_json(c, "[1, 2, 3]"), w), 'not a list'),
+    "judge: list-valued results_*.json": (lambda c, w: _judge(_results_json(c, "[1, 2, 3]"), w), 'a JSON list, not an object'),
     "judge: --output under a file": (lambda c, w: _judge(w["good"], w, "--output", str(_binary(c / "f") / "out")), 'is a file, not a folder'),
     "judge: --output holds another run": (_occupied, 'already holds'),
     "judge: --concurrency 0": (lambda c, w: _judge(w["good"], w, "--concurrency", "0", "--output", str(c / "o")), '--concurrency'),
