@@ -1,5 +1,6 @@
-"""The vLLM judge backend: request -> prompt/SamplingParams translation and result mapping here; the
-real engine end to end only where vLLM and a GPU are present."""
+"""The vLLM judge backend: request -> prompt/SamplingParams translation, the prefix-caching waves and
+result mapping on CPU (scripted outputs, and a stand-in ``vllm`` module answering with a real model);
+the real engine end to end wherever vLLM and a CUDA GPU are present."""
 from __future__ import annotations
 
 import asyncio
