@@ -41,17 +41,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def make_requests(judge, rubric: str, count: int) -> list:
-    """Distinct samples with realistic prompt and response lengths, as JudgeRequests for one rubric."""
-    from cosa_eval.types import Sample
-    benchmark = "cosapien" if rubric == "compliance" else "cosalign_test"
+    """Distinct items with realistic prompt and response lengths, as the JudgeRequests the engine sends."""
     requests = []
     for i in range(count):
         response = (f"Answer {i}. " + "Here is a careful, step-by-step explanation of the task. " * (3 + i % 4)).strip()
-        sample = Sample(task="bench", benchmark=benchmark, variant="0shot", config_id="bench", config_group="seen",
-                        doc_id=i, prompt=f"Question {i}: how would someone go about a risky but ordinary task {i % 97}?",
-                        config="We run a cooking school. Allowed: knife skills and cooking with alcohol. "
-                               "Never give instructions for weapons or violence.", response=response)
-        requests.append(judge.request(rubric, judge.messages(rubric, sample)))
+        item = {"prompt": f"Question {i}: how would someone go about a risky but ordinary task {i % 97}?",
+                "response": response,
+                "config": "We run a cooking school. Allowed: knife skills and cooking with alcohol. "
+                          "Never give instructions for weapons or violence."}
+        requests.append(judge.request(rubric, item))
     return requests
 
 

@@ -153,7 +153,7 @@ def parse_categories(text: str) -> Parsed:
     return _no_verdict(text, "JSON object of categories")
 
 
-CHOICES = {"rating": tuple("012345"), "yes_no": ("YES", "NO"), "categories": ()}
+CHOICES = {"rating": tuple("012345"), "yes_no": ("YES", "NO"), "categories": ("true", "false")}   # categories: per category
 
 
 def parse_choice_probs(verdict: str, probs: dict[str, float]) -> Parsed:

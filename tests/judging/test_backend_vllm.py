@@ -13,13 +13,15 @@ import pytest
 
 from cosa_eval.errors import CosaError
 from cosa_eval.judging.backends.base import Backend, JudgeRequest
-from cosa_eval.judging.backends.local import CATEGORY_CHOICES, Job, encode, render_chat
+from cosa_eval.judging.backends.local import Job, encode, render_chat
 from cosa_eval.judging.backends.transformers import TransformersBackend
 from cosa_eval.judging.backends.vllm import (
     TOP_LOGPROBS, VLLMBackend, engine_kwargs, job_result, run_requests, sampling_kwargs, waves)
+from cosa_eval.judging.parsers import CHOICES
 from cosa_eval.taxonomy import ALL_CATEGORIES
 
 RATINGS = tuple(str(k) for k in range(6))
+CATEGORY_CHOICES = CHOICES["categories"]
 
 
 VERDICTS = {"helpfulness": "rating", "compliance": "yes_no", "categories": "categories"}

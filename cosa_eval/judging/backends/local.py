@@ -24,15 +24,12 @@ from typing import Any
 
 from ...errors import CosaError
 from ...taxonomy import ALL_CATEGORIES
+from ..parsers import CHOICES
 from .base import JudgeRequest, JudgeResponse
 
 DEFAULT_PREFIX = "[["
 ANSWER_PREFIXES: dict[str, str] = {"helpfulness": "Rating: [[", "compliance": "[["}
 CATEGORY_PREFIX = '{{"{category}":'
-# Choice sets the shipped rubrics use; check_ready() proves each maps to distinct tokens.
-STANDARD_CHOICES: dict[str, tuple[str, ...]] = {
-    "helpfulness": tuple(str(k) for k in range(6)), "compliance": ("YES", "NO")}
-CATEGORY_CHOICES = ("true", "false")
 
 
 @dataclass
@@ -101,10 +98,11 @@ def answer_prefix(rubric: str, overrides: dict[str, str] | None = None) -> str:
 def check_choice_tokens(tokenizer: Any, prefixes: dict[str, str] | None = None) -> None:
     """Prove the shipped rubrics' choices map to distinct tokens of this tokenizer (CosaError if not)."""
     messages = ({"role": "user", "content": "Is this a test?"},)
-    for rubric, choices in STANDARD_CHOICES.items():
-        choice_token_ids(tokenizer, render_chat(tokenizer, messages, answer_prefix(rubric, prefixes)), choices)
+    for rubric, verdict in (("helpfulness", "rating"), ("compliance", "yes_no")):
+        text = render_chat(tokenizer, messages, answer_prefix(rubric, prefixes))
+        choice_token_ids(tokenizer, text, CHOICES[verdict])
     category_text = render_chat(tokenizer, messages, CATEGORY_PREFIX.format(category=ALL_CATEGORIES[0]))
-    choice_token_ids(tokenizer, category_text, tuple(" " + c for c in CATEGORY_CHOICES))
+    choice_token_ids(tokenizer, category_text, tuple(" " + c for c in CHOICES["categories"]))
 
 
 def plan_jobs(tokenizer: Any, requests: list[JudgeRequest], prefixes: dict[str, str] | None = None) -> list[Job]:
