@@ -211,12 +211,10 @@ class TransformersBackend:
     def _score_requests(self, groups: list[list[Job]]) -> list[JobResult]:
         """Score every job of these requests (all with as many jobs) on shared KV-caches."""
         import torch
+        from transformers import DynamicCache
         ids = [[encode(self._tokenizer, job.text) for job in group] for group in groups]
         head, own = split_shared(ids)
-        rows = len(groups)
-        device = self._model.device
-        from transformers import DynamicCache
-        cache = DynamicCache()
+        rows, device, cache = len(groups), self._model.device, DynamicCache()
         with torch.inference_mode():
             if head:   # encoded once, then shared by every row
                 nothing = torch.zeros((1, 0), dtype=torch.long, device=device)
@@ -225,11 +223,9 @@ class TransformersBackend:
             mask = torch.ones((rows, head), dtype=torch.long, device=device)
             lengths = torch.full((rows,), head, dtype=torch.long, device=device)
             logits, mask, lengths = self._extend(cache, mask, lengths, [seqs[0][head:n] for seqs, n in zip(ids, own)])
-            per_job = [logits]
-            if len(groups[0]) > 1:
-                per_job = [self._extend(copy.deepcopy(cache), mask, lengths,
-                                        [seqs[k][n:] for seqs, n in zip(ids, own)])[0]
-                           for k in range(len(groups[0]))]
+            per_job = [logits] if len(groups[0]) == 1 else [   # each suffix on its own copy of the cache
+                self._extend(copy.deepcopy(cache), mask, lengths, [seqs[k][n:] for seqs, n in zip(ids, own)])[0]
+                for k in range(len(groups[0]))]
         return [self._choice_result(job, per_job[k][r], len(ids[r][k]))
                 for r, group in enumerate(groups) for k, job in enumerate(group)]
 
