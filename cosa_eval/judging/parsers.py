@@ -153,7 +153,8 @@ def parse_categories(text: str) -> Parsed:
     return _no_verdict(text, "JSON object of categories")
 
 
-CHOICES = {"rating": tuple("012345"), "yes_no": ("YES", "NO"), "categories": ()}
+# The answers a scoring backend weighs; for categories, the true/false of each category in turn.
+CHOICES = {"rating": tuple("012345"), "yes_no": ("YES", "NO"), "categories": ("true", "false")}
 
 
 def parse_choice_probs(verdict: str, probs: dict[str, float]) -> Parsed:

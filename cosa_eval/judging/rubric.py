@@ -57,7 +57,7 @@ class RubricSpec:
 
     @property
     def choices(self) -> tuple[str, ...]:
-        """The answers a scoring backend weighs (none for categories)."""
+        """The answers a scoring backend weighs (categories: true/false, for each category)."""
         return CHOICES[self.verdict]
 
     def parse(self, text: str | None, probs: dict[str, float] | None, quoted: tuple[str, ...],

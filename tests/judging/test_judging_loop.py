@@ -97,7 +97,7 @@ def test_cache_key_holds_verdict_format_and_choices_follow_the_table(judge_yaml,
     judge.config = dataclasses.replace(judge.config, verdict_format="logprobs")
     scored = {name: judge.request(name, item) for name in RUBRICS}
     assert scored["helpfulness"].choices == tuple("012345") and scored["addressed"].choices == ("YES", "NO")
-    assert scored["categories"].choices == () and scored["categories"].verdict == "categories"
+    assert scored["categories"].choices == ("true", "false") and scored["categories"].verdict == "categories"
     assert all(scored[n].key != free[n].key and scored[n].verdict_format == "logprobs" for n in RUBRICS)
     judge.config = dataclasses.replace(judge.config, verdict_format="free", parser="reference", reasks=0)
     assert {n: judge.request(n, item).key for n in RUBRICS} == {n: r.key for n, r in free.items()}

@@ -1,199 +1,26 @@
-"""Local judge through transformers, on CPU or GPU: greedy generation, or logit scoring.
+"""Local judge through transformers, on CPU or GPU: greedy generation, or choice scoring.
 
-Logit scoring reads the verdict off one forward pass instead of generating a rationale. The
-assistant turn is prefilled so that the next token *is* the verdict:
-
-* helpfulness (choices "0".."5"): the prompt ends with ``Rating: [[`` and the next-token logits of
-  the six digits are softmaxed into ``choice_probs``;
-* compliance (choices "YES"/"NO") and any other rubric with choices: the prompt ends with ``[[``;
-* categories (no choices): each of the 8 risk categories is scored on its own prefill
-  ``{"<category>":``, between the tokens `` true`` and `` false``; the response ``text`` is the JSON
-  object ``{"<category>": true|false, ...}`` (true when p(true) > 0.5) and
-  ``extra["category_probs"]`` holds p(true) per category.
-
-A choice is represented by the first token it gets when appended to the prefilled prompt, so a
-choice that splits ("YES" -> "Y", "ES") is still one token; two choices that share that token are a
-setup error. The prompt rendering and choice mapping here are shared with the vLLM backend.
+What a request asks for (free text, scored choices, scored categories) and how prompts and choices
+map to tokens is shared with the vLLM backend (``backends/local.py``). Scoring reuses work: in one
+batch of requests, the tokens all of them start with (the rubric's head) are encoded once, each
+request's own part once on top of that KV-cache, and a categories request's 8 short suffixes
+(``{"<category>":``) are scored on a copy of its cache, so only the suffix tokens are new work.
 """
 from __future__ import annotations
 
 import asyncio
-import json
-import math
+import copy
+import inspect
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ...errors import CosaError
-from ...taxonomy import ALL_CATEGORIES
 from .base import JudgeRequest, JudgeResponse
+from .local import Job, JobResult, assemble, check_choice_tokens, check_options, encode, local_identity, plan_jobs
 
-DEFAULT_PREFIX = "[["
-ANSWER_PREFIXES: dict[str, str] = {"helpfulness": "Rating: [[", "compliance": "[["}
-CATEGORY_PREFIX = '{{"{category}":'
-CATEGORY_CHOICES = (" true", " false")
-# Choice sets the shipped rubrics use; check_ready() proves each maps to distinct tokens.
-STANDARD_CHOICES: dict[str, tuple[str, ...]] = {
-    "helpfulness": tuple(str(k) for k in range(6)), "compliance": ("YES", "NO")}
-_OPTIONS = ("device", "dtype", "batch_size", "max_new_tokens", "gguf_file", "logit_scoring",
-            "category_logits", "answer_prefixes")
+_OPTIONS = ("device", "dtype", "batch_size", "max_new_tokens", "gguf_file", "answer_prefixes")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-# --- prompt rendering and choice scoring (shared with the vLLM backend) -------------------------
-
-@dataclass
-class Job:
-    """One model call planned for one request: generate from ``text``, or score its next token."""
-
-    index: int                                 # position of the request in the batch
-    text: str                                  # chat rendered with the generation prompt (+ prefix)
-    choice_ids: dict[str, int] | None = None   # logit scoring: choice -> first token; None: generate
-    label: str | None = None                   # the category this job scores, for categories
-
-
-@dataclass
-class JobResult:
-    """What the model gave for one job: text, or raw scores of the choices' tokens."""
-
-    text: str | None = None
-    choice_scores: dict[str, float | None] | None = None   # logit or logprob; None = not returned
-    failure: str | None = None
-    detail: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    seconds: float = 0.0
-    choice_mass: float | None = None           # probability the full vocabulary gave the choices
-
-
-def render_chat(tokenizer: Any, messages: tuple[dict[str, str], ...], prefix: str = "") -> str:
-    """The chat as the judge model sees it, ending with the assistant turn (and a prefilled prefix)."""
-    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-    return text + prefix
-
-
-def encode(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of a rendered chat; the BOS token is added only if the template did not write it."""
-    bos = getattr(tokenizer, "bos_token", None)
-    add_special = not (bos and text.startswith(bos))
-    return list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
-
-
-def choice_token_ids(tokenizer: Any, text: str, choices: tuple[str, ...]) -> dict[str, int]:
-    """Map each choice to the token that starts it right after ``text``; raise if two collide."""
-    base = encode(tokenizer, text)
-    ids: dict[str, int] = {}
-    for choice in choices:
-        full = encode(tokenizer, text + choice)
-        if full[:len(base)] == base and len(full) > len(base):
-            ids[choice] = full[len(base)]
-        else:  # the choice merges with the prefix's last token: fall back to its own first token
-            ids[choice] = tokenizer(choice, add_special_tokens=False)["input_ids"][0]
-    by_token: dict[int, str] = {}
-    for choice, token in ids.items():
-        if token in by_token:
-            raise CosaError(
-                f"logit scoring: choices {by_token[token]!r} and {choice!r} start with the same token "
-                f"of this judge's tokenizer; set logit_scoring: false or change the answer prefix")
-        by_token[token] = choice
-    return ids
-
-
-def answer_prefix(rubric: str, overrides: dict[str, str] | None = None) -> str:
-    """The text that prefills the assistant turn so its next token is the verdict."""
-    prefixes = {**ANSWER_PREFIXES, **(overrides or {})}
-    return prefixes.get(rubric, DEFAULT_PREFIX)
-
-
-def plan_jobs(tokenizer: Any, requests: list[JudgeRequest], *, logit_scoring: bool,
-              category_logits: bool, prefixes: dict[str, str] | None = None) -> list[Job]:
-    """Turn requests into model calls: one per request, or one per risk category."""
-    jobs: list[Job] = []
-    for index, request in enumerate(requests):
-        if logit_scoring and request.choices:
-            text = render_chat(tokenizer, request.messages, answer_prefix(request.rubric, prefixes))
-            jobs.append(Job(index, text, choice_token_ids(tokenizer, text, request.choices)))
-        elif logit_scoring and category_logits and request.rubric == "categories":
-            for category in ALL_CATEGORIES:
-                text = render_chat(tokenizer, request.messages, CATEGORY_PREFIX.format(category=category))
-                jobs.append(Job(index, text, choice_token_ids(tokenizer, text, CATEGORY_CHOICES), category))
-        else:
-            jobs.append(Job(index, render_chat(tokenizer, request.messages)))
-    return jobs
-
-
-def normalise(scores: dict[str, float | None]) -> dict[str, float] | None:
-    """Softmax over the choices' logits (or logprobs); a choice with no score gets 0; None if none."""
-    present = {c: s for c, s in scores.items() if s is not None}
-    if not present:
-        return None
-    top = max(present.values())
-    weights = {c: math.exp(s - top) for c, s in present.items()}
-    total = sum(weights.values())
-    return {c: weights.get(c, 0.0) / total for c in scores}
-
-
-def _merge(results: list[JobResult]) -> JobResult:
-    """Sum the token counts and times of the jobs of one request; keep the first failure."""
-    failed = next((r for r in results if r.failure), None)
-    return JobResult(failure=failed.failure if failed else None, detail=failed.detail if failed else "",
-                     input_tokens=sum(r.input_tokens for r in results),
-                     output_tokens=sum(r.output_tokens for r in results),
-                     seconds=sum(r.seconds for r in results))
-
-
-def _categories_response(jobs: list[Job], results: list[JobResult], merged: JobResult) -> JudgeResponse:
-    """The JSON verdict over the risk categories, from one true/false scoring per category."""
-    probs: dict[str, float] = {}
-    for job, result in zip(jobs, results):
-        dist = normalise(result.choice_scores or {})
-        if dist is None:
-            return _response(merged, failure="unparseable",
-                             detail=f"neither ' true' nor ' false' among the top tokens for {job.label!r}")
-        probs[str(job.label)] = dist[CATEGORY_CHOICES[0]]
-    text = json.dumps({category: p > 0.5 for category, p in probs.items()})
-    return _response(merged, text=text, extra={"category_probs": probs})
-
-
-def _response(merged: JobResult, **fields: Any) -> JudgeResponse:
-    base = dict(failure=merged.failure, detail=merged.detail, input_tokens=merged.input_tokens,
-                output_tokens=merged.output_tokens, seconds=merged.seconds)
-    return JudgeResponse(**{**base, **fields})
-
-
-def assemble(n_requests: int, jobs: list[Job], results: list[JobResult]) -> list[JudgeResponse]:
-    """One response per request, in order, from the results of its jobs."""
-    by_request: dict[int, list[tuple[Job, JobResult]]] = {i: [] for i in range(n_requests)}
-    for job, result in zip(jobs, results):
-        by_request[job.index].append((job, result))
-    responses = []
-    for pairs in by_request.values():
-        own_jobs, own_results = [p[0] for p in pairs], [p[1] for p in pairs]
-        merged, first = _merge(own_results), own_results[0]
-        if merged.failure:
-            responses.append(_response(merged, extra=({"partial_text": first.text} if first.text else {})))
-        elif own_jobs[0].label is not None:
-            responses.append(_categories_response(own_jobs, own_results, merged))
-        elif own_jobs[0].choice_ids is not None:
-            probs = normalise(first.choice_scores or {})
-            if probs is None:
-                responses.append(_response(merged, failure="unparseable",
-                                           detail="none of the choices among the judge's top tokens"))
-            else:
-                extra = {} if first.choice_mass is None else {"choice_mass": first.choice_mass}
-                responses.append(_response(merged, choice_probs=probs, extra=extra))
-        else:
-            responses.append(_response(merged, text=first.text))
-    return responses
-
-
-def check_options(options: dict[str, Any], known: tuple[str, ...], backend: str) -> None:
-    """Reject an option this backend does not know, listing those it does."""
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise CosaError(f"{backend} backend: unknown option(s) {', '.join(unknown)}; "
-                        f"available: {', '.join(known)}")
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -215,14 +42,54 @@ def _auto_dtype(device: str) -> str:
     return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
 
 
-# --- the backend ------------------------------------------------------------------------------------
+def common_prefix(sequences: list[list[int]]) -> int:
+    """How many leading tokens all sequences share."""
+    shortest = min(len(s) for s in sequences)
+    for k in range(shortest):
+        token = sequences[0][k]
+        if any(s[k] != token for s in sequences):
+            return k
+    return shortest
+
+
+def split_shared(groups: list[list[list[int]]]) -> tuple[int, list[int]]:
+    """Where the batch's shared head ends, and where each request's own shared part ends.
+
+    ``groups[r]`` holds the token ids of request r's jobs. A request with several jobs keeps at
+    least one token of each job for its suffix; the batch head keeps at least one token of each
+    request for its middle, so every step has a last position to read.
+    """
+    own = [common_prefix(seqs) if len(seqs) == 1 else min(common_prefix(seqs), min(map(len, seqs)) - 1)
+           for seqs in groups]
+    head = min(common_prefix([seqs[0][:n] for seqs, n in zip(groups, own)]), min(own) - 1)
+    return max(head, 0), own
+
+
+def scoring_batches(jobs: list[Job], rubrics: list[str], batch_size: int) -> list[list[list[int]]]:
+    """Scoring jobs grouped by request, in batches of ``batch_size`` requests with as many jobs each.
+
+    Requests of one rubric and similar length share a batch: a longer shared head, less padding.
+    """
+    by_request: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        if job.choice_ids is not None:
+            by_request.setdefault(job.index, []).append(i)
+    order = sorted(by_request.values(), key=lambda g: (len(g), rubrics[jobs[g[0]].index], len(jobs[g[0]].text)))
+    batches: list[list[list[int]]] = []
+    for group in order:
+        if batches and len(batches[-1]) < batch_size and len(batches[-1][0]) == len(group):
+            batches[-1].append(group)
+        else:
+            batches.append([group])
+    return batches
+
 
 class TransformersBackend:
     """Judge with a local model through transformers (``AutoModelForCausalLM``), CPU or GPU."""
 
     name: ClassVar[str] = "transformers"
 
-    def __init__(self, model: str, sampling: dict[str, Any], **options: Any) -> None:
+    def __init__(self, model: str, sampling: dict[str, Any], *, concurrency: int, **options: Any) -> None:
         check_options(options, _OPTIONS, self.name)
         self.model_name = str(model)
         self.sampling = dict(sampling or {})
@@ -232,15 +99,15 @@ class TransformersBackend:
         self.dtype = str(options.get("dtype", "auto"))
         if self.dtype not in _DTYPES:
             raise CosaError(f"transformers backend: dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
-        self.batch_size = _positive_int(options.get("batch_size", 8), "batch_size")
+        self.batch_size = _positive_int(options.get("batch_size", 8), "batch_size")   # concurrency: one model
         self.max_new_tokens = _positive_int(
             options.get("max_new_tokens") or self.sampling.get("max_tokens") or 1024, "max_new_tokens")
         self.gguf_file = options.get("gguf_file")
-        self.logit_scoring = bool(options.get("logit_scoring", False))
-        self.category_logits = bool(options.get("category_logits", True))
         self.prefixes = dict(options.get("answer_prefixes") or {})
         self._tokenizer: Any = None
         self._model: Any = None
+        self._cache_argument = "cache"
+        self._last_logits_only: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def check_ready(self) -> None:
@@ -251,18 +118,18 @@ class TransformersBackend:
         except ImportError as exc:
             raise CosaError(f"transformers backend needs torch and transformers ({exc}); "
                             "pip install 'cosa-eval[hf]'") from exc
-        tokenizer = self._load_tokenizer()
-        if self.logit_scoring:
-            messages = ({"role": "user", "content": "Is this a test?"},)
-            for rubric, choices in STANDARD_CHOICES.items():
-                choice_token_ids(tokenizer, render_chat(tokenizer, messages, answer_prefix(rubric, self.prefixes)),
-                                 choices)
-            choice_token_ids(tokenizer, render_chat(tokenizer, messages, CATEGORY_PREFIX.format(
-                category=ALL_CATEGORIES[0])), CATEGORY_CHOICES)
+        check_choice_tokens(self._load_tokenizer(), self.prefixes)
+
+    def identity(self) -> dict[str, str]:
+        """No server: the model folder or hub id (with its GGUF file, if one is set)."""
+        return local_identity(f"{self.model_name}/{self.gguf_file}" if self.gguf_file else self.model_name)
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request in order; the model runs in a worker thread."""
         return await asyncio.to_thread(self._complete_sync, list(requests))
+
+    async def aclose(self) -> None:
+        """Nothing is bound to the event loop; the model stays loaded for the next batch."""
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -297,6 +164,9 @@ class TransformersBackend:
             model = AutoModelForCausalLM.from_pretrained(
                 self.model_name, dtype=getattr(torch, dtype), **self._file_kwargs())
             self._model = model.to(device).eval()
+            accepts = inspect.signature(self._model.forward).parameters
+            self._cache_argument = "cache" if "cache" in accepts else "past_key_values"   # before transformers 5
+            self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}   # saves the LM head
         return self._model
 
     # -- running ---------------------------------------------------------------------------------
@@ -305,71 +175,94 @@ class TransformersBackend:
         with self._lock:
             tokenizer = self._load_tokenizer()
             self._load_model()
-            jobs = plan_jobs(tokenizer, requests, logit_scoring=self.logit_scoring,
-                             category_logits=self.category_logits, prefixes=self.prefixes)
+            jobs = plan_jobs(tokenizer, requests, self.prefixes)
             results: list[JobResult | None] = [None] * len(jobs)
-            for is_scoring in (True, False):
-                chosen = [i for i, job in enumerate(jobs) if (job.choice_ids is not None) == is_scoring]
-                chosen.sort(key=lambda i: len(jobs[i].text))   # similar lengths share a batch: less padding
-                for start in range(0, len(chosen), self.batch_size):
-                    batch = chosen[start:start + self.batch_size]
-                    run = self._score_batch if is_scoring else self._generate_batch
-                    for i, result in zip(batch, self._run_batch(run, [jobs[i] for i in batch])):
-                        results[i] = result
+            for batch in scoring_batches(jobs, [r.rubric for r in requests], self.batch_size):
+                flat = [i for group in batch for i in group]
+                scored = self._run_batch(lambda b=batch: self._score_requests([[jobs[i] for i in g] for g in b]),
+                                         len(flat))
+                for i, result in zip(flat, scored):
+                    results[i] = result
+            free = sorted((i for i, job in enumerate(jobs) if job.choice_ids is None), key=lambda i: len(jobs[i].text))
+            for start in range(0, len(free), self.batch_size):   # similar lengths share a batch: less padding
+                batch_ids = free[start:start + self.batch_size]
+                generated = self._run_batch(lambda b=batch_ids: self._generate_batch([jobs[i] for i in b]),
+                                            len(batch_ids))
+                for i, result in zip(batch_ids, generated):
+                    results[i] = result
         done = [r for r in results if r is not None]
         assert len(done) == len(jobs), "every planned job must have a result"
         return assemble(len(requests), jobs, done)
 
-    def _run_batch(self, run: Any, jobs: list[Job]) -> list[JobResult]:
+    @staticmethod
+    def _run_batch(run: Callable[[], list[JobResult]], n_results: int) -> list[JobResult]:
         """Run one batch, timing it; a model error fails this batch's requests, not the run."""
         started = time.perf_counter()
         try:
-            results = run(jobs)
+            results = run()
         except (RuntimeError, ValueError) as exc:
             detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            results = [JobResult(failure="api_error", detail=detail) for _ in jobs]
-        share = (time.perf_counter() - started) / len(jobs)
+            results = [JobResult(failure="api_error", detail=detail) for _ in range(n_results)]
+        share = (time.perf_counter() - started) / n_results
         for result in results:
             result.seconds = share
         return results
 
-    def _inputs(self, jobs: list[Job]) -> Any:
-        tokenizer = self._tokenizer
-        bos = getattr(tokenizer, "bos_token", None)
-        add_special = not (bos and jobs[0].text.startswith(bos))
-        batch = tokenizer([job.text for job in jobs], add_special_tokens=add_special, padding=True,
-                          return_tensors="pt")
-        return batch.to(self._model.device)
-
-    def _score_batch(self, jobs: list[Job]) -> list[JobResult]:
-        """One forward pass; the last position's logits, read at each job's choice tokens."""
+    def _score_requests(self, groups: list[list[Job]]) -> list[JobResult]:
+        """Score every job of these requests (all with as many jobs) on shared KV-caches."""
         import torch
-        inputs = self._inputs(jobs)
-        mask = inputs["attention_mask"]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)   # left padding: absolute-position models need this
+        from transformers import DynamicCache
+        ids = [[encode(self._tokenizer, job.text) for job in group] for group in groups]
+        head, own = split_shared(ids)
+        rows, device, cache = len(groups), self._model.device, DynamicCache()
         with torch.inference_mode():
-            logits = self._model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions,
-                                 use_cache=False, **self._last_logits_only()).logits[:, -1, :].float()
-        log_total = torch.logsumexp(logits, dim=-1)
-        results = []
-        for row, job in enumerate(jobs):
-            scores = {c: float(logits[row, t]) for c, t in (job.choice_ids or {}).items()}
-            ids = torch.tensor(list((job.choice_ids or {}).values()), device=logits.device)
-            mass = float(torch.exp(torch.logsumexp(logits[row, ids], dim=0) - log_total[row]))
-            results.append(JobResult(choice_scores=scores, input_tokens=int(mask[row].sum()),
-                                     output_tokens=1, choice_mass=mass))
-        return results
+            if head:   # encoded once, then shared by every row
+                nothing = torch.zeros((1, 0), dtype=torch.long, device=device)
+                self._extend(cache, nothing, nothing.new_zeros(1), [ids[0][0][:head]])
+                cache.batch_repeat_interleave(rows)
+            mask = torch.ones((rows, head), dtype=torch.long, device=device)
+            lengths = torch.full((rows,), head, dtype=torch.long, device=device)
+            logits, mask, lengths = self._extend(cache, mask, lengths, [seqs[0][head:n] for seqs, n in zip(ids, own)])
+            per_job = [logits] if len(groups[0]) == 1 else [   # each suffix on its own copy of the cache
+                self._extend(copy.deepcopy(cache), mask, lengths, [seqs[k][n:] for seqs, n in zip(ids, own)])[0]
+                for k in range(len(groups[0]))]
+        return [self._choice_result(job, per_job[k][r], len(ids[r][k]))
+                for r, group in enumerate(groups) for k, job in enumerate(group)]
 
-    def _last_logits_only(self) -> dict[str, int]:
-        """Ask for the last position's logits only, where the model supports it (saves the LM head)."""
-        import inspect
-        accepts = "logits_to_keep" in inspect.signature(self._model.forward).parameters
-        return {"logits_to_keep": 1} if accepts else {}
+    def _extend(self, cache: Any, past_mask: Any, lengths: Any, segments: list[list[int]]) -> tuple[Any, Any, Any]:
+        """Run ``segments`` (one per row, left-padded) on top of ``cache``, which grows in place.
+
+        Returns the last position's logits, the attention mask and the row lengths so far.
+        """
+        import torch
+        device = self._model.device
+        width = max(len(s) for s in segments)
+        pad = self._tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in segments], device=device)
+        own_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in segments], device=device)
+        positions = lengths[:, None] + (own_mask.cumsum(-1) - 1).clamp(min=0)
+        mask = torch.cat([past_mask, own_mask], dim=1)
+        output = self._model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                             **{self._cache_argument: cache}, **self._last_logits_only)
+        return output.logits[:, -1, :].float(), mask, lengths + own_mask.sum(-1)
+
+    @staticmethod
+    def _choice_result(job: Job, logits: Any, input_tokens: int) -> JobResult:
+        """The choices' logits at the last position, and how much of the vocabulary they hold."""
+        import torch
+        choice_ids = job.choice_ids or {}
+        scores = {c: float(logits[t]) for c, t in choice_ids.items()}
+        picked = logits[torch.tensor(list(choice_ids.values()), device=logits.device)]
+        mass = float(torch.exp(torch.logsumexp(picked, dim=0) - torch.logsumexp(logits, dim=0)))
+        return JobResult(choice_scores=scores, input_tokens=input_tokens, output_tokens=1, choice_mass=mass)
 
     def _generate_batch(self, jobs: list[Job]) -> list[JobResult]:
         """Batched generation; a row that never reaches an end token is a truncated failure."""
         import torch
-        inputs = self._inputs(jobs)
+        tokenizer = self._tokenizer
+        bos = getattr(tokenizer, "bos_token", None)
+        inputs = tokenizer([job.text for job in jobs], add_special_tokens=not (bos and jobs[0].text.startswith(bos)),
+                           padding=True, return_tensors="pt").to(self._model.device)
         eos_ids = self._eos_ids()
         temperature = float(self.sampling.get("temperature") or 0.0)
         sampling = ({"do_sample": True, "temperature": temperature,
@@ -377,7 +270,7 @@ class TransformersBackend:
                     else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
         with torch.inference_mode():
             output = self._model.generate(**inputs, max_new_tokens=self.max_new_tokens, eos_token_id=eos_ids,
-                                          pad_token_id=self._tokenizer.pad_token_id, **sampling)
+                                          pad_token_id=tokenizer.pad_token_id, **sampling)
         new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
         return [self._decode(row, int(inputs["attention_mask"][i].sum()), eos_ids)
                 for i, row in enumerate(new_tokens)]
@@ -392,7 +285,7 @@ class TransformersBackend:
         return JobResult(text=text.strip(), input_tokens=input_tokens, output_tokens=end + 1)
 
     def _eos_ids(self) -> list[int]:
+        """The model's end tokens plus the tokenizer's, without touching the model's own config."""
         configured = getattr(self._model.generation_config, "eos_token_id", None)
-        ids = configured if isinstance(configured, list) else [configured]
-        ids.append(self._tokenizer.eos_token_id)
-        return sorted({int(i) for i in ids if i is not None})
+        ids = [*configured] if isinstance(configured, (list, tuple)) else [configured]
+        return sorted({int(i) for i in [*ids, self._tokenizer.eos_token_id] if i is not None})

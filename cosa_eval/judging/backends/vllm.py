@@ -1,10 +1,15 @@
-"""Local GPU judge through vLLM in-process: every pending request in ONE batched ``generate`` call.
+"""Local GPU judge through vLLM in-process, with automatic prefix caching.
 
-Prompts are rendered with the model's own chat template exactly as the transformers backend renders
-them (same answer prefixes, same choice-to-token mapping), then sent as token ids. Logit scoring
-asks vLLM for one token with the top 20 logprobs and reads the choices' tokens there; a choice not
-among them gets probability 0 after renormalising, and a request none of whose choices appear is an
-``unparseable`` failure. vllm is an optional extra, imported only when this backend runs.
+Prompts and jobs come from ``backends/local.py`` exactly as for the transformers backend (same
+answer prefixes, same choice-to-token mapping, one job per risk category), sent as token ids.
+A scored job asks vLLM for one token with the top 20 logprobs and reads its choices' tokens there;
+a choice not among them gets probability 0 after renormalising, and a request none of whose
+choices appear is an ``unparseable`` failure.
+
+Prefix caching only reuses blocks that an earlier *step* computed, so the jobs go in three waves:
+one job per rubric (caches the rubric's head), then one job per request (caches each request's
+own part), then the rest (the category suffixes, all in one batch). vllm is an optional extra,
+imported only when this backend runs.
 """
 from __future__ import annotations
 
@@ -16,19 +21,18 @@ from typing import Any, Callable, ClassVar
 
 from ...errors import CosaError
 from .base import JudgeRequest, JudgeResponse
-from .transformers import Job, JobResult, assemble, check_options, encode, plan_jobs
+from .local import Job, JobResult, assemble, check_options, encode, local_identity, plan_jobs
 
 TOP_LOGPROBS = 20
 INSTALL_HINT = "pip install 'cosa-eval[vllm]' on a GPU machine"
 _ENGINE_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "max_model_len",
-                   "dtype", "quantization", "download_dir", "seed")
-_OPTIONS = _ENGINE_OPTIONS + ("llm_kwargs", "logit_scoring", "category_logits", "answer_prefixes",
-                              "max_new_tokens")
+                   "dtype", "quantization", "download_dir", "seed", "enable_prefix_caching")
+_OPTIONS = _ENGINE_OPTIONS + ("llm_kwargs", "answer_prefixes", "max_new_tokens")
 
 
 def engine_kwargs(model: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``vllm.LLM``: the options that are set, then ``llm_kwargs`` on top."""
-    kwargs: dict[str, Any] = {"model": model}
+    """Keyword arguments of ``vllm.LLM``: prefix caching on, the options that are set, ``llm_kwargs`` on top."""
+    kwargs: dict[str, Any] = {"model": model, "enable_prefix_caching": True}
     kwargs.update({k: options[k] for k in _ENGINE_OPTIONS if options.get(k) is not None})
     extra = options.get("llm_kwargs") or {}
     if not isinstance(extra, dict):
@@ -67,24 +71,36 @@ def job_result(job: Job, output: Any) -> JobResult:
     return JobResult(text=completion.text.strip(), **counts)
 
 
+def waves(jobs: list[Job], rubrics: list[str]) -> list[list[int]]:
+    """Job indices in three waves: first job of each rubric, first of each request, the rest."""
+    first_of_rubric: dict[str, int] = {}
+    first_of_request: dict[int, int] = {}
+    for i, job in enumerate(jobs):
+        first_of_rubric.setdefault(rubrics[job.index], i)
+        first_of_request.setdefault(job.index, i)
+    one = sorted(first_of_rubric.values())
+    two = sorted(set(first_of_request.values()) - set(one))
+    rest = sorted(set(range(len(jobs))) - set(one) - set(two))
+    return [wave for wave in (one, two, rest) if wave]
+
+
 def run_requests(llm: Any, make_params: Callable[..., Any], requests: list[JudgeRequest], *,
-                 sampling: dict[str, Any], max_tokens: int, logit_scoring: bool, category_logits: bool,
-                 prefixes: dict[str, str] | None = None) -> list[JudgeResponse]:
-    """Plan, render and run every request in one ``llm.generate`` call, then assemble the responses."""
+                 sampling: dict[str, Any], max_tokens: int, prefixes: dict[str, str] | None = None
+                 ) -> list[JudgeResponse]:
+    """Plan and render every request, run the jobs in waves of ``llm.generate``, assemble the responses."""
     tokenizer = llm.get_tokenizer()
-    jobs = plan_jobs(tokenizer, requests, logit_scoring=logit_scoring, category_logits=category_logits,
-                     prefixes=prefixes)
-    if not jobs:
-        return []
-    prompts = [{"prompt_token_ids": encode(tokenizer, job.text)} for job in jobs]
-    params = [make_params(**sampling_kwargs(job, sampling, max_tokens)) for job in jobs]
-    started = time.perf_counter()
-    outputs = llm.generate(prompts, params, use_tqdm=False)
-    share = (time.perf_counter() - started) / len(jobs)
-    results = [job_result(job, output) for job, output in zip(jobs, outputs)]
-    for result in results:
-        result.seconds = share
-    return assemble(len(requests), jobs, results)
+    jobs = plan_jobs(tokenizer, requests, prefixes)
+    results: list[JobResult | None] = [None] * len(jobs)
+    for wave in waves(jobs, [r.rubric for r in requests]):
+        prompts = [{"prompt_token_ids": encode(tokenizer, jobs[i].text)} for i in wave]
+        params = [make_params(**sampling_kwargs(jobs[i], sampling, max_tokens)) for i in wave]
+        started = time.perf_counter()
+        outputs = llm.generate(prompts, params, use_tqdm=False)
+        share = (time.perf_counter() - started) / len(wave)
+        for i, output in zip(wave, outputs):
+            results[i] = job_result(jobs[i], output)
+            results[i].seconds = share
+    return assemble(len(requests), jobs, [r for r in results if r is not None])
 
 
 class VLLMBackend:
@@ -92,17 +108,15 @@ class VLLMBackend:
 
     name: ClassVar[str] = "vllm"
 
-    def __init__(self, model: str, sampling: dict[str, Any], **options: Any) -> None:
+    def __init__(self, model: str, sampling: dict[str, Any], *, concurrency: int, **options: Any) -> None:
         check_options(options, _OPTIONS, self.name)
         self.model_name = str(model)
         self.sampling = dict(sampling or {})
-        self.engine_kwargs = engine_kwargs(self.model_name, options)
+        self.engine_kwargs = engine_kwargs(self.model_name, options)   # concurrency: vLLM batches itself
         max_tokens = options.get("max_new_tokens") or self.sampling.get("max_tokens") or 1024
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise CosaError(f"vllm backend: max_tokens must be a positive integer, got {max_tokens!r}")
         self.max_tokens = max_tokens
-        self.logit_scoring = bool(options.get("logit_scoring", False))
-        self.category_logits = bool(options.get("category_logits", True))
         self.prefixes = dict(options.get("answer_prefixes") or {})
         self._llm: Any = None
         self._lock = threading.Lock()
@@ -117,17 +131,23 @@ class VLLMBackend:
             raise CosaError("vllm backend: no CUDA device is visible; run it on a GPU machine "
                             "or use the transformers backend")
 
+    def identity(self) -> dict[str, str]:
+        """No server: the model as configured."""
+        return local_identity(self.model_name)
+
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request in order; the engine runs in a worker thread."""
         return await asyncio.to_thread(self._complete_sync, list(requests))
+
+    async def aclose(self) -> None:
+        """Nothing is bound to the event loop; the engine stays up for the next batch."""
 
     def _complete_sync(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         with self._lock:
             llm = self._load()
             from vllm import SamplingParams
             return run_requests(llm, SamplingParams, requests, sampling=self.sampling,
-                                max_tokens=self.max_tokens, logit_scoring=self.logit_scoring,
-                                category_logits=self.category_logits, prefixes=self.prefixes)
+                                max_tokens=self.max_tokens, prefixes=self.prefixes)
 
     def _load(self) -> Any:
         if self._llm is None:
