@@ -19,7 +19,9 @@ class JudgeRequest:
     key: str                                  # content hash; the engine's cache key
     messages: tuple[dict[str, str], ...]      # [{"role": "system"|"user", "content": ...}, ...]
     rubric: str                               # "helpfulness" | "compliance" | "categories"
+    verdict: str = ""                         # "rating" | "yes_no" | "categories": the verdict asked for
     choices: tuple[str, ...] = ()             # e.g. ("0", ..., "5") or ("YES", "NO"); empty = free text
+    verdict_format: str = "free"              # "free" | "json_schema" | "logprobs" (judge.yaml)
 
 
 @dataclass
