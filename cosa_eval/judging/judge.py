@@ -27,6 +27,8 @@ REASK = {
                   "true or false.",
 }
 
+VERDICTS = {"helpfulness": "rating", "compliance": "yes_no", "categories": "categories"}
+
 
 def safety_rubric(sample: Sample) -> str:
     """cosapien asks the compliance question; cosalign_test labels risk categories."""
@@ -90,12 +92,15 @@ class Judge:
         if attempt > 0:
             messages = base + ({"role": "assistant", "content": previous or ""},
                                {"role": "user", "content": REASK[rubric]})
-        choices = CHOICES.get(rubric, ()) if self.config.logit_scoring else ()
+        scored = self.config.logit_scoring or self.config.verdict_format == "logprobs"
+        choices = CHOICES.get(rubric, ()) if scored else ()
         key = request_key(backend=self.config.backend, model=self.config.model,
                           sampling=self.config.sampling, rubric=self.rubrics[rubric].hash,
                           messages=messages, choices=choices, attempt=attempt,
-                          scoring="logits" if self.config.logit_scoring else "text")
-        return JudgeRequest(key=key, messages=messages, rubric=rubric, choices=choices)
+                          scoring="logits" if self.config.logit_scoring else "text",
+                          verdict_format=self.config.verdict_format)
+        return JudgeRequest(key=key, messages=messages, rubric=rubric, verdict=VERDICTS.get(rubric, ""),
+                            choices=choices, verdict_format=self.config.verdict_format)
 
 
 def load_judge(name_or_path: str | Path, *, concurrency: int | None = None) -> Judge:
