@@ -33,6 +33,7 @@ SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "max_completion
 MAX_RETRY_AFTER_S = 300.0   # a server asking for longer is waited on only this long per attempt
 NO_KEY = "no-key-needed"   # placeholder for local servers that accept any key; not a secret
 SCHEMA_STYLES = ("json_schema", "json_object")
+POOL_CONNECTIONS = 8        # keep-alive connections per HTTP client (see _client_for_loop)
 
 
 class OpenAIBackend:
@@ -68,7 +69,8 @@ class OpenAIBackend:
                                    self._api_key, self.timeout_s)
         self._formats: dict[tuple[str, str], dict[str, Any]] = {}
         self._loop: Any = None
-        self._client: Any = None
+        self._clients: list[Any] = []
+        self._loads: list[int] = []
         self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
@@ -111,39 +113,48 @@ class OpenAIBackend:
             endpoint = (self.base_url or OPENAI_URL).rstrip("/")
         return {"endpoint": endpoint, "model": self._served.resolve()}
 
-    def _client_for_loop(self) -> Any:
-        """One client and limit per event loop (an asyncio client cannot cross loops)."""
+    def _client_for_loop(self) -> list[Any]:
+        """Clients and the in-flight limit for this event loop (an asyncio client cannot cross loops).
+
+        Calls are spread over several clients of at most ``POOL_CONNECTIONS`` keep-alive
+        connections each: httpx scans its whole pool on every request and every response, so
+        small pools cost far less CPU per call than one large one."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            import openai
-            httpx = http_library()
-            http = openai.DefaultAsyncHttpxClient(
-                timeout=httpx.Timeout(self.timeout_s),
-                limits=httpx.Limits(max_connections=self.concurrency + 4,
-                                    max_keepalive_connections=self.concurrency + 4, keepalive_expiry=30))
-            common = dict(api_key=self._api_key() or NO_KEY, max_retries=0, timeout=self.timeout_s,
-                          http_client=http)
-            if self.azure_endpoint:
-                self._client = openai.AsyncAzureOpenAI(azure_endpoint=self.azure_endpoint,
-                                                       azure_deployment=self.azure_deployment,
-                                                       api_version=self.api_version, **common)
-            else:
-                self._client = openai.AsyncOpenAI(base_url=self.base_url, **common)
             maximum = min(self.concurrency, self._served.slots or self.concurrency)
+            pools = -(-maximum // POOL_CONNECTIONS)
+            verify = _tls_context()
+            self._clients = [self._new_client(-(-maximum // pools), verify) for _ in range(pools)]
+            self._loads = [0] * pools
             self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
-        return self._client
+        return self._clients
+
+    def _new_client(self, connections: int, verify: Any) -> Any:
+        import openai
+        httpx = http_library()
+        http = openai.DefaultAsyncHttpxClient(
+            timeout=httpx.Timeout(self.timeout_s), verify=verify,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                keepalive_expiry=30))
+        common = dict(api_key=self._api_key() or NO_KEY, max_retries=0, timeout=self.timeout_s,
+                      http_client=http)
+        if self.azure_endpoint:
+            return openai.AsyncAzureOpenAI(azure_endpoint=self.azure_endpoint,
+                                           azure_deployment=self.azure_deployment,
+                                           api_version=self.api_version, **common)
+        return openai.AsyncOpenAI(base_url=self.base_url, **common)
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
         model = self._served.resolve()
-        client = self._client_for_loop()
-        return list(await asyncio.gather(*(self._answer(client, self._body(model, r), r) for r in requests)))
+        self._client_for_loop()
+        return list(await asyncio.gather(*(self._answer(self._body(model, r), r) for r in requests)))
 
     async def aclose(self) -> None:
-        """Close this event loop's HTTP client (the engine calls it when a batch is done)."""
-        if self._client is not None:
-            await self._client.close()
-        self._loop = self._client = self._gate = None
+        """Close this event loop's HTTP clients (the engine calls it when a batch is done)."""
+        for client in self._clients:
+            await client.close()
+        self._loop, self._clients, self._gate = None, [], None
 
     def _body(self, model: str, request: JudgeRequest) -> dict[str, Any]:
         """The JSON body of one call: model, messages, sampling and the verdict format's fields."""
@@ -165,14 +176,16 @@ class OpenAIBackend:
             return min(wait, MAX_RETRY_AFTER_S) + random.uniform(0, 0.1 * self.backoff_base_s)
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt))
 
-    async def _answer(self, client: Any, body: dict[str, Any], request: JudgeRequest) -> JudgeResponse:
+    async def _answer(self, body: dict[str, Any], request: JudgeRequest) -> JudgeResponse:
         started, detail = time.monotonic(), ""
-        gate = self._gate
+        gate, loads = self._gate, self._loads
         assert gate is not None
         for attempt in range(self.max_retries + 1):
             epoch, outcome, wait = await gate.acquire(), "other", None
+            pool = loads.index(min(loads))        # the least busy client has a free connection
+            loads[pool] += 1
             try:
-                response = await self._call(client, body, request)
+                response = await self._call(self._clients[pool], body, request)
                 outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
@@ -183,6 +196,7 @@ class OpenAIBackend:
                 outcome = "overloaded" if retry.overload else "other"
                 detail, wait = str(retry), retry.wait
             finally:
+                loads[pool] -= 1
                 gate.release(epoch, overloaded=outcome == "overloaded", answered=outcome == "answered")
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, wait))
@@ -213,6 +227,17 @@ def http_library() -> Any:
     import openai
     base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
     return importlib.import_module(base.__module__.split(".")[0])
+
+
+def _tls_context() -> Any:
+    """One TLS context (certifi's CA bundle, as httpx uses) shared by the clients: loading the CA
+    bundle costs ~50 ms of CPU per client otherwise."""
+    import ssl
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _response_of(data: Any, request: JudgeRequest, body: dict[str, Any]) -> JudgeResponse:
