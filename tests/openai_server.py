@@ -28,7 +28,7 @@ Constrained output: a ``response_format`` JSON schema (OpenAI's ``json_schema`` 
 from the free-text answer; ``logprobs``/``top_logprobs`` add per-token logprobs, the verdict tokens
 with scripted alternatives (rating k: 0.7 k, 0.2 k+1 mod 6, 0.1 junk; YES/NO: 0.8 / 0.15 / 0.05
 junk; booleans: 0.9 / 0.1). ``unsupported`` lists what this server lacks: ``"json_schema"`` or
-``"json_object"`` (answered with HTTP 422), ``"logprobs"`` (silently left out). ``slots`` > 0 serves
+``"json_object"`` (answered with HTTP 500, as llama-cpp-python does), ``"logprobs"`` (silently left out). ``slots`` > 0 serves
 llama.cpp's ``GET /props`` with ``total_slots``.
 
 Inspection: ``requests`` (list of :class:`Recorded`: path, lower-cased headers, parsed body), ``request_count``,
@@ -198,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = reply if isinstance(reply, Reply) else Reply(reply)
         schema, kind = _schema_of(body)
         if kind in state.unsupported:
-            return self._json(422, {"error": {"message": f"response_format type {kind!r} is not supported"}})
+            return self._json(500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}})
         logprobs = None
         if schema is not None and reply.text is not None:
             pieces = _structured_pieces(reply.text, schema)

@@ -81,7 +81,7 @@ def test_logprob_backend_records_the_probabilities(judge_server, tmp_path, share
 def test_a_server_without_json_schema_names_the_option(judge_server, tmp_path, cache_path, cosapien_configs):
     judge_server.set(unsupported=("json_schema",))
     samples = cosapien_samples(cosapien_configs)[:1]
-    with pytest.raises(CosaError, match=r"rejected verdict_format json_schema \(HTTP 422.*set verdict_format: "
+    with pytest.raises(CosaError, match=r"rejected verdict_format json_schema \(HTTP 500.*set verdict_format: "
                                         r"free.*schema_style: json_object") as error:
         _run(tmp_path, cache_path, samples, verdict_format="json_schema")
     assert "\n" not in str(error.value)

@@ -14,7 +14,7 @@ RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 OVERLOAD_STATUS = frozenset({429, 503})
 DETAIL_CHARS = 300
 _KEY_SHAPES = re.compile(r"(Bearer\s+)\S+|\bsk-[A-Za-z0-9_\-]{4,}")
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "logprobs", "grammar")
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "logprobs", "grammar")
 
 
 class _Retry(Exception):
@@ -68,6 +68,13 @@ def status_failure(exc: Any, model: str, verdict_format: str) -> Exception:
     constrained-output field is a setup error naming the option to turn off."""
     status = getattr(exc, "status_code", 0)
     body = str(getattr(exc, "body", "") or getattr(exc, "message", ""))
+    rejected = verdict_format != "free" and any(word in body.lower() for word in _FORMAT_WORDS)
+    if status in (400, 422, 500) and rejected:         # llama-cpp-python answers 500 for a bad field
+        fix = ("set verdict_format: free (or json_schema) in the judge.yaml" if verdict_format == "logprobs"
+               else "set verdict_format: free in the judge.yaml, or backend_options.schema_style: "
+               "json_object for servers that take {type: json_object, schema} (llama-cpp-python)")
+        return CosaError(f"the judge server rejected verdict_format {verdict_format} (HTTP {status}: "
+                         f"{' '.join(scrub(body).split())[:160]}); {fix}")
     if status in RETRY_STATUS:
         return _Retry(f"HTTP {status}", retry_after_seconds(getattr(exc.response, "headers", None)),
                       overload=status in OVERLOAD_STATUS or status >= 500)
@@ -79,10 +86,4 @@ def status_failure(exc: Any, model: str, verdict_format: str) -> Exception:
                          "judge.yaml model: and OPENAI_BASE_URL (GET /v1/models lists what it serves)")
     if status == 400 and "content_filter" in body.replace(" ", "_").lower():
         return _Final("judge_refused", "the judge's content filter blocked the request")
-    if status in (400, 422) and verdict_format != "free" and any(w in body.lower() for w in _FORMAT_WORDS):
-        fix = ("set verdict_format: free (or json_schema) in the judge.yaml" if verdict_format == "logprobs"
-               else "set verdict_format: free in the judge.yaml, or backend_options.schema_style: "
-               "json_object for servers that take {type: json_object, schema} (llama-cpp-python)")
-        return CosaError(f"the judge server rejected verdict_format {verdict_format} (HTTP {status}: "
-                         f"{' '.join(scrub(body).split())[:160]}); {fix}")
     return _Final("api_error", f"HTTP {status}: {body}")
