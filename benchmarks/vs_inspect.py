@@ -65,7 +65,7 @@ def child_inspect(n: int, concurrency: int, folder: str) -> dict:
             return state
         return solve
 
-    grader = get_model("openai/judge-model", config=GenerateConfig(max_connections=concurrency,
+    grader = get_model("openai/judge-model", responses_api=False, config=GenerateConfig(max_connections=concurrency,
                                                                     max_retries=3, timeout=30))
     dataset = [Sample(input=f"Question {i}: how would someone do ordinary task {i % 97}?",
                       target="a careful answer") for i in range(n)]

@@ -148,7 +148,7 @@ class OpenAIBackend:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
         model = self._served.resolve()
         self._client_for_loop()
-        return list(await asyncio.gather(*(self._answer(self._body(model, r), r) for r in requests)))
+        return list(await asyncio.gather(*(self._answer(r, *self._body(model, r)) for r in requests)))
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP clients (the engine calls it when a batch is done)."""
@@ -156,14 +156,18 @@ class OpenAIBackend:
             await client.close()
         self._loop, self._clients, self._gate = None, [], None
 
-    def _body(self, model: str, request: JudgeRequest) -> dict[str, Any]:
-        """The JSON body of one call: model, messages, sampling and the verdict format's fields."""
-        body = {"model": model, "messages": list(request.messages), **self.sampling}
-        if request.verdict_format != "free" and request.verdict in VERDICT_KINDS:
+    def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
+        """The verdict format used and the call's JSON body, serialised once for all its attempts
+        (a dict only where Azure routes by the body's model)."""
+        body: dict[str, Any] = {"model": model, "messages": list(request.messages), **self.sampling}
+        mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
+        if mode != "free":
             body["response_format"] = self._format(request.verdict)
-            if request.verdict_format == "logprobs":
-                body["logprobs"], body["top_logprobs"] = True, self.top_logprobs
-        return body
+        if mode == "logprobs":
+            body["logprobs"], body["top_logprobs"] = True, self.top_logprobs
+        if self.azure_endpoint and not self.azure_deployment:
+            return mode, body
+        return mode, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _format(self, verdict: str) -> dict[str, Any]:
         key = (verdict, self.schema_style)
@@ -176,7 +180,7 @@ class OpenAIBackend:
             return min(wait, MAX_RETRY_AFTER_S) + random.uniform(0, 0.1 * self.backoff_base_s)
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt))
 
-    async def _answer(self, body: dict[str, Any], request: JudgeRequest) -> JudgeResponse:
+    async def _answer(self, request: JudgeRequest, mode: str, body: bytes | dict[str, Any]) -> JudgeResponse:
         started, detail = time.monotonic(), ""
         gate, loads = self._gate, self._loads
         assert gate is not None
@@ -185,7 +189,7 @@ class OpenAIBackend:
             pool = loads.index(min(loads))        # the least busy client has a free connection
             loads[pool] += 1
             try:
-                response = await self._call(self._clients[pool], body, request)
+                response = await self._call(self._clients[pool], body, request, mode)
                 outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
@@ -203,7 +207,8 @@ class OpenAIBackend:
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
                              detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
-    async def _call(self, client: Any, body: dict[str, Any], request: JudgeRequest) -> JudgeResponse:
+    async def _call(self, client: Any, body: bytes | dict[str, Any], request: JudgeRequest,
+                    mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
         import openai
         try:
@@ -214,11 +219,10 @@ class OpenAIBackend:
         except openai.APIConnectionError as exc:
             raise _Retry(f"connection error ({exc})", overload=True) from None
         except openai.APIStatusError as exc:
-            raise status_failure(exc, self.model, request.verdict_format if "response_format" in body
-                                 else "free") from None
+            raise status_failure(exc, self.model, mode) from None
         except (ValueError, TypeError, KeyError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
-        return _response_of(data, request, body)
+        return _response_of(data, request, mode)
 
 
 @functools.lru_cache(maxsize=1)
@@ -240,7 +244,7 @@ def _tls_context() -> Any:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _response_of(data: Any, request: JudgeRequest, body: dict[str, Any]) -> JudgeResponse:
+def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
     """Classify a completion: empty/odd answers are retried, length is truncated."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
@@ -259,9 +263,9 @@ def _response_of(data: Any, request: JudgeRequest, body: dict[str, Any]) -> Judg
                              "its verdict; raise sampling.max_tokens", **tokens)
     if not isinstance(text, str) or not text.strip():
         raise _Retry("the response has no message content")
-    if "response_format" not in body:
+    if mode == "free":
         return JudgeResponse(text=text, **tokens)
-    if "logprobs" not in body:
+    if mode == "json_schema":
         return structured_response(request, text, **tokens)
     logprobs = choice.get("logprobs")
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
