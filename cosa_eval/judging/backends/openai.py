@@ -66,7 +66,7 @@ class OpenAIBackend:
         self.azure_deployment = azure_deployment
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
         self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
-                                   self._api_key, self.timeout_s)
+                                   self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
         self._formats: dict[tuple[str, str], dict[str, Any]] = {}
         self._loop: Any = None
         self._clients: list[Any] = []

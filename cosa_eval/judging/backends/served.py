@@ -2,7 +2,8 @@
 it says so (llama.cpp's ``GET /props``), how many requests it runs at once.
 
 ``model: auto`` records the one model the server serves; a name the user set is checked against
-the served list, so a run is never recorded under a model that did not answer.
+the served list, so a run is never recorded under a model that did not answer. An endpoint the user
+gave explicitly (``--judge-endpoint``) is used under the judge's name, with the model it serves.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ class ServedModel:
     """The model name to send and record, read once from the server (``base_url`` None: the API)."""
 
     def __init__(self, model: str, base_url: str | None, api_key: Callable[[], str | None],
-                 timeout_s: float) -> None:
+                 timeout_s: float, *, endpoint_given: bool = False) -> None:
         self.model, self.base_url, self._api_key = model, base_url, api_key
+        self.endpoint_given = endpoint_given      # the user chose this server for this judge's name
         self.timeout_s = min(timeout_s, LOOKUP_TIMEOUT_S)
         self.slots: int | None = None
         self._resolved: str | None = None
@@ -55,6 +57,10 @@ class ServedModel:
             raise CosaError(f"the server at {self.base_url} serves {len(served) or 'no'} models ({listed}); "
                             "set model: in the judge.yaml to the one to judge with")
         if not served or self.model in served or f"{self.model}:latest" in served:
+            return self.model
+        if self.endpoint_given and len(served) == 1:     # --judge-endpoint: judge with what it serves
+            return served[0]
+        if self.endpoint_given:
             return self.model
         raise CosaError(f"judge model {self.model!r} is not served by {self.base_url} (it serves: {listed}); "
                         "set model: to a served name, or model: auto to use the one it serves")
