@@ -9,7 +9,8 @@ Usage::
         ...                                                   # run the code under test
         assert server.completions == 10                       # answered chat completions
 
-Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models`` (lists ``models``, default just
+``model``; like llama.cpp, any requested name is answered).
 
 Answers: ``answer(messages) -> str`` maps the request's messages to the reply text (default:
 :func:`rubric_answer`, which answers cosa-eval's three rubrics deterministically from the request).
@@ -107,6 +108,7 @@ class _State:
     rng: random.Random
     unsupported: tuple[str, ...] = ()
     slots: int = 0
+    models: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -142,7 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.gets.append(self.path)
         if path.endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": self.state.model, "object": "model"}]})
+            served = self.state.models or (self.state.model,)
+            self._json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
         elif path == "/props" and self.state.slots:
             self._json(200, {"total_slots": self.state.slots})
         else:
@@ -283,13 +286,13 @@ class FakeOpenAIServer:
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
                  model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
-                 slots: int = 0) -> None:
+                 slots: int = 0, models: tuple[str, ...] = ()) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
-                             tuple(unsupported), slots)
+                             tuple(unsupported), slots, tuple(models))
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
