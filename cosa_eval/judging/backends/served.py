@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ...errors import CosaError
 
 AUTO = "auto"
-LOOKUP_TIMEOUT_S = 10.0
+PROPS_TIMEOUT_S = 2.0      # /props is optional: a server that is slow to say gets no cap
 
 
 class ServedModel:
@@ -24,7 +24,7 @@ class ServedModel:
                  timeout_s: float, *, endpoint_given: bool = False) -> None:
         self.model, self.base_url, self._api_key = model, base_url, api_key
         self.endpoint_given = endpoint_given      # the user chose this server for this judge's name
-        self.timeout_s = min(timeout_s, LOOKUP_TIMEOUT_S)
+        self.timeout_s = timeout_s     # a busy single-slot server answers /models after its current call
         self.slots: int | None = None
         self._resolved: str | None = None
 
@@ -84,6 +84,6 @@ class ServedModel:
 
     def _slots(self) -> int | None:
         root = str(self.base_url).rstrip("/").removesuffix("/v1")
-        data = self._get(f"{root}/props", min(self.timeout_s, 2.0))
+        data = self._get(f"{root}/props", min(self.timeout_s, PROPS_TIMEOUT_S))
         slots = data.get("total_slots") if isinstance(data, dict) else None
         return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
