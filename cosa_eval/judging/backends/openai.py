@@ -45,8 +45,8 @@ class OpenAIBackend:
                  timeout_s: float = 120.0, max_retries: int = 6, backoff_base_s: float = 1.0,
                  backoff_max_s: float = 60.0, base_url: str | None = None, require_base_url: bool = False,
                  provider: str = "", azure_endpoint: str | None = None, azure_deployment: str | None = None,
-                 api_version: str | None = None, start_concurrency: int = 4, rationale_chars: int = 400,
-                 top_logprobs: int = 10, schema_style: str = "json_schema") -> None:
+                 api_version: str | None = None, start_concurrency: int | None = None,
+                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema") -> None:
         unknown = sorted(set(sampling) - SAMPLING_KEYS)
         if unknown:
             raise CosaError(f"sampling option {unknown[0]!r} is not supported by the openai backend; "
@@ -55,7 +55,8 @@ class OpenAIBackend:
             raise CosaError(f"backend_options.schema_style must be one of {', '.join(SCHEMA_STYLES)}, "
                             f"got {schema_style!r}")
         self.model, self.sampling = model, dict(sampling)
-        self.concurrency, self.start_concurrency = int(concurrency), int(start_concurrency)
+        self.concurrency = int(concurrency)
+        self.start_concurrency = int(start_concurrency or concurrency)    # no ramp unless asked for
         self.timeout_s, self.max_retries = float(timeout_s), int(max_retries)
         self.backoff_base_s, self.backoff_max_s = float(backoff_base_s), float(backoff_max_s)
         self.rationale_chars, self.top_logprobs, self.schema_style = rationale_chars, top_logprobs, schema_style
