@@ -29,7 +29,7 @@ from openai_server import rubric_answer  # noqa: E402
 from cosa_eval.judging.backends.base import JudgeResponse  # noqa: E402
 from cosa_eval.judging.cache import JudgeCache  # noqa: E402
 from cosa_eval.judging.engine import judge_run  # noqa: E402
-from cosa_eval.judging.judge import load_judge  # noqa: E402
+from cosa_eval.judging.judge import load_judge, sample_item  # noqa: E402
 from cosa_eval.types import Sample  # noqa: E402
 
 SPLITS = ("safe", "Violence", "Privacy_Violations")
@@ -66,7 +66,7 @@ def fill_cache(cache_path: Path, judge_path: Path, samples: list[Sample]) -> int
         count = 0
         for sample in samples:
             for rubric in judge.rubric_hashes(sample):
-                request = judge.request(rubric, judge.messages(rubric, sample))
+                request = judge.request(rubric, sample_item(sample))
                 text = rubric_answer(list(request.messages))
                 cache.put(request.key, rubric, JudgeResponse(text=text, input_tokens=700, output_tokens=60))
                 count += 1

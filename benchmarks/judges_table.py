@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from openai_server import FakeOpenAIServer, rubric_answer  # noqa: E402
 
 from cosa_eval.data import DEMO_DATA_DIR, load_docs  # noqa: E402
-from cosa_eval.judging.agreement import (  # noqa: E402
+from cosa_eval.scoring.agreement import (  # noqa: E402
     JudgeSet, cohen_kappa, make_judge_set, paired_values, percent_agreement, weighted_kappa)
 from cosa_eval.types import JudgedRecord, Sample  # noqa: E402
 
@@ -59,7 +59,7 @@ def demo_samples() -> list[Sample]:
                             else "I can help with part of this. Some general background: ...")
                 samples.append(Sample(
                     task=f"{benchmark}_{split}", benchmark=benchmark, variant="0shot", config_id=split,
-                    config_group=doc["config_group"], doc_id=doc_id, prompt=doc["prompt"], config=doc["system"],
+                    config_group=doc["config_group"], doc_id=doc_id, prompt=doc["prompt"], config=doc["config"],
                     response=response, prompt_type=doc.get("type"), situation=doc.get("situation"),
                     mode=doc.get("mode"), allowed_categories=tuple(doc.get("allowed_categories") or ())))
     return samples
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table (markdown) and the rows (json) here")
     args = parser.parse_args(argv)
     from cosa_eval.judging.human_labels import HUMAN, load_human_labels
-    from cosa_eval.judging.records import read_judged
+    from cosa_eval.records import read_judged
     sets: dict[str, tuple[JudgeSet, float | None]] = {}
     with tempfile.TemporaryDirectory() as work:
         if not args.no_scripted or args.smollm2:

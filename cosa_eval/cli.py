@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge-agreement": ("cosa_eval.judging.agreement_cli", "agreement between judges and with human labels"),
     "train": ("cosa_eval.train.cli", "CoSAlign training pipeline steps (label, synthesize, ..., sft, dpo)"),
     "demo": ("cosa_eval.demo", "run the whole pipeline offline on a small real model"),
+    "tasks": ("cosa_eval.task_catalog", "list every cosa-eval task and group with its document count and data"),
 }
 
 
@@ -39,7 +40,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv[:1] == ["eval"] and not {"-h", "--help"} & set(argv[1:2]):
+        if argv[:1] == ["eval"]:
             from .run_eval import run_lm_eval
             return run_lm_eval(argv[1:])
         parser = build_parser(argv[0] if argv else None)
@@ -49,9 +50,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(importlib.import_module(args.module).main(args) or 0)
     except CosaError as error:
-        exit_with(error)
+        exit_with(error, own_line=_progress_bar_open())
     except KeyboardInterrupt:
         exit_with("interrupted; answered judge calls are kept in the cache, re-run to resume", 130)
+
+
+def _progress_bar_open() -> bool:
+    """Whether a tqdm bar still holds stderr's current line (the error line then starts a new one)."""
+    tqdm = sys.modules.get("tqdm.std")
+    return bool(tqdm and len(getattr(tqdm.tqdm, "_instances", ())))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Benchmark documents: from the Hugging Face hub by default, or from a local directory.
 
-A local directory overrides the hub (and may hold CoSApien-schema configs of your own) (``COSA_DATA_DIR`` or lm_eval ``--metadata '{"data_dir": ...}'``).
-It holds one folder per benchmark, ``cosapien/`` and ``cosalign_test/``, each with one file per
-split: ``<split>.jsonl``, ``<split>.parquet`` or a hub snapshot's ``<split>-*.parquet`` (any depth).
+A local directory overrides the hub (``COSA_DATA_DIR`` or lm_eval ``--metadata '{"data_dir": ...}'``).
+It holds one folder per benchmark, named as the task YAML declares it (``cosapien/``,
+``cosalign_test/``, or your own such as ``acme/``), each with one file per config:
+``<config_id>.jsonl``, ``<config_id>.parquet`` or a hub snapshot's ``<config_id>-*.parquet`` (any
+depth). The schema (``cosapien`` or ``cosalign_test``) says which fields a row has.
 """
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .config_text import render_config
+from .config_text import frame_scenario, render_config
 from .errors import CosaError
-from .jsonl import iter_jsonl
+from .fewshot import demos_for
+from .jsonl import iter_jsonl, text_field
 from .taxonomy import TRAINING_CATEGORIES, categories_of_split
 from .types import COSAPIEN_TYPES
 
 DATA_DIR_ENV = "COSA_DATA_DIR"
+SCHEMAS = ("cosapien", "cosalign_test")
 HUB_IDS = {"cosapien": "microsoft/CoSApien", "cosalign_test": "microsoft/CoSAlign-Test"}
 COSAPIEN_SPLITS = ("game_development", "public_prosecutor", "book_publisher_arab",
                    "language_learning", "film_production")
@@ -48,8 +52,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     path = Path(chosen).expanduser()
     if not path.is_dir():
         source = "data_dir" if data_dir else DATA_DIR_ENV
-        raise CosaError(f"{source}={chosen!r} is not a directory; point it at a folder holding "
-                        "cosapien/ and/or cosalign_test/ split files, or unset it to use the hub")
+        raise CosaError(f"{source}={chosen!r} is not a directory; point it at a folder holding one "
+                        "folder of split files per benchmark (cosapien/, cosalign_test/, ...), or unset it "
+                        "to use the hub")
     return path
 
 
@@ -102,21 +107,14 @@ def _load_hub(benchmark: str, split: str) -> list[tuple[str, int, dict[str, Any]
     return [(f"{hub_id}:{split}", n, row) for n, row in enumerate(dataset, 1)]
 
 
-def _text_field(where: str, row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _cosapien_doc(where: str, row: dict[str, Any], split: str) -> dict[str, Any]:
-    kind = _text_field(where, row, "type").strip().lower()
+def _cosapien_doc(where: str, row: dict[str, Any]) -> dict[str, Any]:
+    kind = text_field(row, "type", where).strip().lower()
     kind = _TYPE_ALIASES.get(kind, kind)
     if kind not in COSAPIEN_TYPES:
         raise CosaError(f"{where}: field 'type' is {row['type']!r}; expected one of {', '.join(COSAPIEN_TYPES)}")
-    return {"benchmark": "cosapien", "config_id": split, "config_group": "cosapien",
-            "prompt": _text_field(where, row, "prompt"), "system": _text_field(where, row, "scenario"),
-            "type": kind}
+    scenario = text_field(row, "scenario", where)
+    return {"config_group": "cosapien", "prompt": text_field(row, "prompt", where),
+            "system": frame_scenario(scenario), "config": scenario, "type": kind}
 
 
 def _situation(where: str, value: Any) -> int:
@@ -127,32 +125,55 @@ def _situation(where: str, value: Any) -> int:
 
 
 def _cosalign_doc(where: str, row: dict[str, Any], split: str, seed: int | None) -> dict[str, Any]:
-    prompt = _text_field(where, row, "prompt")
-    mode = _text_field(where, row, "mode").strip().lower().replace("_", " ")
+    prompt = text_field(row, "prompt", where)
+    mode = text_field(row, "mode", where).strip().lower().replace("_", " ")
     if mode not in _MODES:
         raise CosaError(f"{where}: field 'mode' is {row['mode']!r}; expected one of {', '.join(_MODES)}")
     allowed = list(categories_of_split(split))
     system = render_config(allowed, key=f"{split}\x1f{prompt}", **({} if seed is None else {"seed": seed}))
-    return {"benchmark": "cosalign_test", "config_id": split, "config_group": config_group_of(split),
-            "prompt": prompt, "system": system, "mode": mode,
-            "situation": _situation(where, row.get("situation")), "allowed_categories": allowed}
+    return {"config_group": config_group_of(split), "prompt": prompt, "system": system, "config": system,
+            "mode": mode, "situation": _situation(where, row.get("situation")), "allowed_categories": allowed}
 
 
-def load_docs(benchmark: str, split: str, data_dir: str | os.PathLike | None = None,
-              seed: int | None = None) -> list[dict[str, Any]]:
-    """Validated task documents for one split, each with its system message in ``system``."""
+def _check_known(schema: str, benchmark: str, config_id: str, local: bool) -> None:
+    """The hub's benchmarks have fixed configs; a local folder may add configs of your own."""
+    if schema not in SCHEMAS:
+        raise CosaError(f"unknown schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
     if benchmark not in HUB_IDS:
-        raise CosaError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(HUB_IDS)}")
-    folder = resolve_data_dir(data_dir)
+        if not local:
+            raise CosaError(f"benchmark {benchmark!r} is not on the hub; set {DATA_DIR_ENV} (or --metadata "
+                            f"data_dir) to a folder holding {benchmark}/{config_id}.jsonl")
+        if schema == "cosalign_test":
+            categories_of_split(config_id)  # the config id must spell its allowed categories
+        return
     known = COSAPIEN_SPLITS if benchmark == "cosapien" else sum(COSALIGN_TEST_SPLITS.values(), ())
-    if split not in known and (benchmark == "cosalign_test" or folder is None):
-        raise CosaError(f"unknown {benchmark} split {split!r}; expected one of {', '.join(known)}")
-    rows = _load_local(folder, benchmark, split) if folder else _load_hub(benchmark, split)
+    if config_id not in known and (benchmark == "cosalign_test" or not local):
+        raise CosaError(f"unknown {benchmark} split {config_id!r}; expected one of {', '.join(known)}")
+
+
+def load_docs(schema: str, config_id: str, data_dir: str | os.PathLike | None = None,
+              seed: int | None = None, *, benchmark: str | None = None,
+              variant: str = "0shot") -> list[dict[str, Any]]:
+    """Validated task documents of one config. Each carries its declared identity (``benchmark``,
+    ``schema``, ``variant``, ``config_id``), its system message, the ``config`` the judge reads,
+    and its in-context ``demos`` (none for 0shot)."""
+    benchmark = benchmark or schema
+    folder = resolve_data_dir(data_dir)
+    _check_known(schema, benchmark, config_id, local=folder is not None)
+    rows = _load_local(folder, benchmark, config_id) if folder else _load_hub(benchmark, config_id)
     if not rows:
-        raise CosaError(f"{benchmark} split {split!r} has no rows")
+        raise CosaError(f"{benchmark} split {config_id!r} has no rows")
     docs = []
+    first_row: dict[str, str] = {}
     for source, number, row in rows:
         where = f"{source}: row {number}"
-        docs.append(_cosapien_doc(where, row, split) if benchmark == "cosapien"
-                    else _cosalign_doc(where, row, split, seed))
+        doc = (_cosapien_doc(where, row) if schema == "cosapien"
+               else _cosalign_doc(where, row, config_id, seed))
+        demos = demos_for(schema, config_id, doc["prompt"], variant, doc.get("allowed_categories", ()), seed)
+        docs.append({"benchmark": benchmark, "schema": schema, "variant": variant, "config_id": config_id,
+                     **doc, "demos": demos})
+        if folder and doc["prompt"] in first_row:
+            raise CosaError(f"{where} repeats the prompt of {first_row[doc['prompt']]}; delete one of the "
+                            "two rows (a duplicate would count twice in every score)")
+        first_row.setdefault(doc["prompt"], f"row {number}")
     return docs

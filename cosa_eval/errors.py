@@ -1,21 +1,46 @@
-"""User-facing errors: one line that says what is wrong and what to do."""
+"""User-facing errors: one line that says what is wrong and what to do, with every secret masked."""
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import sys
 from typing import NoReturn
+
+_SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET)$|^(OPENAI|AZURE_OPENAI)_API_KEY$", re.IGNORECASE)
+_SECRET_SHAPES = (
+    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;}]+"), r"\1 ***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-***"),
+)
+_MIN_SECRET = 8  # shorter environment values ("1", "true") are not masked
 
 
 class CosaError(Exception):
     """An error caused by the user's input or setup; printed as one line, never as a traceback."""
 
 
+def redact(text: str) -> str:
+    """``text`` with every API-key value from the environment and every key-shaped token masked.
+
+    Apply it to an error text before it is cut, printed, logged or written anywhere.
+    """
+    text = str(text)
+    secrets = sorted((value for name, value in os.environ.items()
+                      if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET), key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def exit_with(error: CosaError | str, code: int = 2, *, own_line: bool = False) -> NoReturn:
-    """Print ``cosa-eval: error: ...`` on stderr and leave with a non-zero status (no traceback).
+    """Print ``cosa-eval: error: ...`` (redacted, one line) on stderr and exit non-zero, no traceback.
 
     ``own_line`` starts a new line first, for errors raised under another tool's progress bar.
     """
-    print(f"{chr(10) if own_line else ''}cosa-eval: error: {error}", file=sys.stderr)
+    message = " ".join(redact(str(error)).split())
+    print(f"{chr(10) if own_line else ''}cosa-eval: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 

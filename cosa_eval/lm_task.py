@@ -2,25 +2,30 @@
 
 It puts each document's safety config in the system message, guards the measurement (chat
 template required, config never silently dropped or truncated), checks the judge before any
-generation, and judges all of a task's responses in one batch after generation.
+generation, and judges every response of the run in one batch after generation: lm_eval filters
+and scores one task after the other, so the first task to get there judges them all. The judged
+records and their scores are written beside lm_eval's samples files.
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
+import sys
+from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from lm_eval.api.task import ConfigurableTask
 
-from . import tasks_dir
 from .data import DEMO_DATA_DIR, load_docs
 from .errors import CosaError, exit_with
+from .fewshot import as_turns
 from .samples import sample_from_row
-from .types import JudgedRecord
+from .types import JudgedRecord, Sample
 
 METRICS = ("cosa_score", "helpful_safe", "helpful_unsafe", "over_refusal", "valid_rate")
+_AWAITING: list["CosaTask"] = []      # the run's tasks whose responses the judge has not seen yet
 
 
 def setting(metadata: dict[str, Any] | None, key: str, env: str) -> Any:
@@ -40,14 +45,23 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+IDENTITY = ("benchmark", "schema", "variant", "config_id")   # what every task YAML declares
+
+
 @_user_errors
-def load_split(benchmark: str, split: str, data_dir: str | None = None, packaged: bool = False,
-               **_: Any) -> dict[str, Any]:
-    """``custom_dataset`` hook: validated docs of one split (hub, the local override, or the
-    project's own packaged sample when ``packaged``)."""
+def load_split(data_dir: str | None = None, packaged: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """``custom_dataset`` hook: validated docs of one config, carrying the identity its task YAML
+    declares in ``dataset_kwargs`` (from the hub, the local override, or the project's own packaged
+    sample when ``packaged``)."""
     from datasets import Dataset
-    folder = DEMO_DATA_DIR if packaged else data_dir
-    return {"test": Dataset.from_list(load_docs(benchmark, split, data_dir=folder))}
+    missing = [key for key in IDENTITY if not kwargs.get(key)]
+    if missing:
+        raise CosaError(f"a cosa-eval task YAML's dataset_kwargs lacks {', '.join(missing)}; declare "
+                        "benchmark, schema (cosapien | cosalign_test), variant (0shot | 5shot) and config_id, "
+                        "as in tasks/README.md")
+    docs = load_docs(kwargs["schema"], kwargs["config_id"], data_dir=DEMO_DATA_DIR if packaged else data_dir,
+                     benchmark=kwargs["benchmark"], variant=kwargs["variant"])
+    return {"test": Dataset.from_list(docs)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,11 +69,6 @@ def _load_judge(name: str) -> Any:
     """One judge per process, so a local judge model loads once for all subtasks."""
     from .judging import load_judge
     return load_judge(name)
-
-
-@functools.lru_cache(maxsize=1)
-def _demos() -> dict[str, list[dict[str, str]]]:
-    return yaml.safe_load((tasks_dir() / "cosa" / "demos.yaml").read_text(encoding="utf-8"))
 
 
 def _system_survived(rendered: Any, system: str) -> bool:
@@ -94,21 +103,15 @@ class CosaTask(ConfigurableTask):
     def _is_predict_only(self) -> bool:
         return "bypass" in self._metric_fn_list
 
-    @property
-    def _shots(self) -> int:
-        return int((self.config.dataset_kwargs or {}).get("shots", 0))
-
     def _judge(self) -> Any:
         from .judging.config import default_judge
         return _load_judge(default_judge(self._metadata.get("judge")))
 
     # -- prompt construction ---------------------------------------------------------------
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:
+        """System message (the doc's config), the doc's own demonstrations, then its prompt."""
         system = "\n\n".join(filter(None, [system_instruction, doc["system"]]))
-        turns: list[dict[str, str]] = []
-        for demo in (_demos()[doc["config_id"]][: self._shots] if self._shots else []):
-            turns += [{"role": "user", "content": demo["user"]}, {"role": "assistant", "content": demo["assistant"]}]
-        turns.append({"role": "user", "content": doc["prompt"]})
+        turns = [*as_turns(doc.get("demos") or []), {"role": "user", "content": doc["prompt"]}]
         if fold:
             turns[0] = {"role": "user", "content": f"{system}\n\n{turns[0]['content']}"}
             return turns
@@ -157,26 +160,28 @@ class CosaTask(ConfigurableTask):
         """Check the judge before any generation, unless the run is --predict_only."""
         if not self._is_predict_only:
             self._judge().check_ready()
+            self._records = {}
+            if self not in _AWAITING:
+                _AWAITING.append(self)
         return super().build_all_requests(*args, **kwargs)
 
     @staticmethod
     def _key(doc: dict[str, Any], response: str) -> tuple[str, str, str]:
         return doc["prompt"], doc["system"], response
 
+    def _samples(self) -> list[Sample]:
+        """This task's generated responses as samples, in instance order."""
+        filter_key = next(iter(self._instances[0].filtered_resps))
+        return [sample_from_row(self.config.task, {"doc": inst.doc, "doc_id": inst.doc_id,
+                                                   "filtered_resps": inst.filtered_resps[filter_key]},
+                                f"{self.config.task} doc {inst.doc_id}") for inst in self._instances]
+
     @_user_errors
     def apply_filters(self) -> Any:
-        """After generation: judge every response of this task in one concurrent batch."""
+        """After generation: the first task here judges the whole run's responses in one batch."""
         result = super().apply_filters()
-        if self._is_predict_only or not self._instances:
-            return result
-        from .judging.engine import judge_samples
-        filter_key = next(iter(self._instances[0].filtered_resps))
-        samples = [sample_from_row(self.config.task, {"doc": inst.doc, "doc_id": inst.doc_id,
-                                                      "filtered_resps": inst.filtered_resps[filter_key]},
-                                   f"{self.config.task} doc {inst.doc_id}") for inst in self._instances]
-        cache = setting(self._metadata, "judge_cache", "COSA_JUDGE_CACHE")
-        records = judge_samples(samples, self._judge(), cache_path=cache)
-        self._records = {self._key(inst.doc, s.response): r for inst, s, r in zip(self._instances, samples, records)}
+        if not self._is_predict_only and self._instances and not self._records:
+            _judge_awaiting(self)
         return result
 
     def process_results(self, doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
@@ -184,6 +189,63 @@ class CosaTask(ConfigurableTask):
             return super().process_results(doc, results)
         row = self._records[self._key(doc, results[0])].to_dict()
         return {metric: row for metric in METRICS}
+
+
+def _judge_awaiting(trigger: CosaTask) -> None:
+    """Judge every generated task of the run at once (one engine call per judge and cache, so a
+    local judge batches across configs and an API judge keeps its calls in flight across subtasks),
+    then write the judged files and scores beside lm_eval's samples files."""
+    from .judging.engine import judge_run
+    batch = [t for t in _AWAITING if t is not trigger and t._instances and all(i.resps for i in t._instances)]
+    _AWAITING.clear()
+    groups: dict[tuple[int, Any], list[CosaTask]] = defaultdict(list)
+    for task in [trigger, *batch]:
+        if task is not trigger:
+            ConfigurableTask.apply_filters(task)      # lm_eval filters each task only when it gets to it
+        groups[id(task._judge()), task._metadata.get("judge_cache")].append(task)
+    records: list[JudgedRecord] = []
+    judges = []
+    for (_, cache), tasks in groups.items():
+        judges.append(tasks[0]._judge())
+        samples = [task._samples() for task in tasks]
+        run = judge_run([s for own in samples for s in own], tasks[0]._judge(), cache_path=cache).records
+        offset = 0
+        for task, own in zip(tasks, samples):
+            judged = run[offset:offset + len(own)]
+            offset += len(own)
+            task._records = {task._key(inst.doc, s.response): r for inst, s, r in zip(task._instances, own, judged)}
+        records += run
+    folder = _samples_folder()
+    if folder is not None:
+        _write_judged(folder, records, judges)
+
+
+def _samples_folder() -> Path | None:
+    """Where this run's lm_eval writes ``samples_*.jsonl``: the ``output_path`` of the
+    ``EvaluationTracker`` handed to ``simple_evaluate`` (found up the call stack, as lm_eval's CLI
+    and Python API both pass it), under the sanitized model name as lm_eval's tracker does; None
+    when the run saves no files (no tracker, or no output path)."""
+    from lm_eval.loggers import EvaluationTracker
+    frame = sys._getframe(1)
+    while frame is not None and not isinstance(frame.f_locals.get("evaluation_tracker"), EvaluationTracker):
+        frame = frame.f_back
+    tracker = frame.f_locals["evaluation_tracker"] if frame is not None else None
+    if tracker is None or not tracker.output_path:
+        return None
+    path = Path(tracker.output_path)
+    return path.parent if path.suffix == ".json" else path / str(tracker.general_config_tracker.model_name_sanitized)
+
+
+def _write_judged(folder: Path, records: list[JudgedRecord], judges: list[Any]) -> None:
+    """The judged files, scores and manifest of this run's judging, as ``cosa-eval judge`` writes
+    them (the manifest lists only this run's files, so a folder that mixes runs is refused later)."""
+    from .judging.outputs import write_run_outputs
+    judge = judges[0]
+    manifest = {"judge": judge.name, "rubric_hashes": {n: r.hash for n, r in judge.rubrics.items()},
+                "parser": judge.config.parser, "judge_endpoint": None, "samples": [],
+                "run": {"judged_inside": "lm_eval"}, "judge_identity": judge.identity()}
+    extra = {"parser": judge.config.parser, "judge_endpoint": judge.identity().get("endpoint", "")}
+    write_run_outputs(folder, records, manifest, extra)
 
 
 def _score(rows: list[dict[str, Any]], metric: str) -> float:

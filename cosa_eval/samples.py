@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from .errors import CosaError
 from .jsonl import iter_jsonl
-from .types import BENCHMARKS, Sample
+from .types import COSAPIEN_TYPES, SCHEMAS, VARIANTS, Sample
 
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 
@@ -51,18 +51,54 @@ def _response(where: str, row: dict[str, Any]) -> str:
     return resps
 
 
+_FIX = "re-run lm_eval with a cosa-eval task (its docs declare benchmark, schema, variant, config_id)"
+
+
+def _field(where: str, doc: dict[str, Any], name: str, allowed: tuple[str, ...] = ()) -> str:
+    """A doc field that must be a non-empty string (one of ``allowed`` when given)."""
+    value = doc.get(name)
+    if not isinstance(value, str) or not value.strip() or (allowed and value not in allowed):
+        want = f"one of {', '.join(allowed)}" if allowed else "a non-empty string"
+        raise CosaError(f"{where}: doc.{name} is {str(value)[:60]!r}, not {want}; {_FIX}")
+    return value
+
+
+def _doc_id(where: str, row: dict[str, Any]) -> int:
+    value = row.get("doc_id")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CosaError(f"{where}: doc_id is {value!r}, not an integer >= 0; is this an lm_eval samples file?")
+    return value
+
+
+def _schema_fields(where: str, doc: dict[str, Any], schema: str) -> dict[str, Any]:
+    """The fields the schema's safety question needs, checked."""
+    if schema == "cosapien":
+        return {"prompt_type": _field(where, doc, "type", COSAPIEN_TYPES)}
+    allowed = doc.get("allowed_categories")
+    situation = doc.get("situation")
+    if not isinstance(allowed, list) or not all(isinstance(c, str) for c in allowed):
+        raise CosaError(f"{where}: doc.allowed_categories is {str(allowed)[:60]!r}, not a list of names; {_FIX}")
+    if situation is not None and (isinstance(situation, bool) or situation not in (1, 2, 3)):
+        raise CosaError(f"{where}: doc.situation is {situation!r}, not 1, 2 or 3; {_FIX}")
+    return {"situation": situation, "mode": doc.get("mode"), "allowed_categories": tuple(allowed)}
+
+
 def sample_from_row(task: str, row: dict[str, Any], where: str) -> Sample:
-    """Build a :class:`Sample` from one parsed samples line of a cosa-eval task."""
+    """Build a :class:`Sample` from one parsed samples line of a cosa-eval task.
+
+    The task's identity is what its docs declare (``benchmark``, ``schema``, ``variant``,
+    ``config_id``), never guessed from the task name.
+    """
     doc = row.get("doc")
-    if not isinstance(doc, dict) or doc.get("benchmark") not in BENCHMARKS:
-        raise CosaError(f"{where}: not a cosa-eval sample (its doc has no cosapien/cosalign_test "
-                        "'benchmark' field); judge only samples of cosapien* or cosalign_test* tasks")
+    if not isinstance(doc, dict) or "benchmark" not in doc:
+        raise CosaError(f"{where}: not a cosa-eval sample (its doc has no 'benchmark' field); judge only "
+                        "samples of cosa-eval tasks (cosapien*, cosalign_test*, or your own in that shape)")
+    schema = _field(where, doc, "schema", SCHEMAS)
     return Sample(
-        task=task, benchmark=doc["benchmark"], variant="5shot" if "_5shot" in task else "0shot",
-        config_id=doc["config_id"], config_group=doc["config_group"], doc_id=int(row["doc_id"]),
-        prompt=doc["prompt"], config=doc["system"], response=_response(where, row),
-        prompt_type=doc.get("type"), situation=doc.get("situation"), mode=doc.get("mode"),
-        allowed_categories=tuple(doc.get("allowed_categories") or ()),
+        task=task, benchmark=_field(where, doc, "benchmark"), variant=_field(where, doc, "variant", VARIANTS),
+        config_id=_field(where, doc, "config_id"), config_group=_field(where, doc, "config_group"),
+        doc_id=_doc_id(where, row), prompt=_field(where, doc, "prompt"), config=_field(where, doc, "config" if "config" in doc else "system"),
+        response=_response(where, row), schema=schema, **_schema_fields(where, doc, schema),
     )
 
 
@@ -77,13 +113,27 @@ def read_samples(paths: Iterable[str | Path]) -> list[Sample]:
 
 
 def read_run_info(path: str | Path) -> dict[str, Any]:
-    """Model name/args, lm_eval version and date from the newest ``results_*.json`` beside samples."""
+    """Model name/args, lm_eval version and date from the newest ``results_*.json`` beside samples.
+
+    {} when there is none; several runs' results under one folder, or a broken file, are errors.
+    """
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     results = sorted(folder.rglob("results_*.json"))
     if not results:
         return {}
-    data = json.loads(results[-1].read_text(encoding="utf-8"))
-    config = data.get("config", {})
+    runs = sorted({str(p.parent) for p in results})
+    if len(runs) > 1:
+        raise CosaError(f"{folder} holds several lm_eval runs ({', '.join(runs)}); give each run's folder separately")
+    newest = max(results, key=lambda p: p.name)
+    try:
+        data = json.loads(newest.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CosaError(f"{newest}: not a readable lm_eval results file ({type(exc).__name__}); restore "
+                        "it from the lm_eval run, or delete it and pass --model NAME") from None
+    if not isinstance(data, dict):
+        raise CosaError(f"{newest}: an lm_eval results file is a JSON object, not a {type(data).__name__}; "
+                        "restore it from the lm_eval run, or delete it and pass --model NAME")
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
     return {"model": data.get("model_name") or config.get("model"), "model_args": config.get("model_args"),
             "lm_eval_version": data.get("lm_eval_version"), "date": data.get("date"),
-            "results_file": str(results[-1])}
+            "results_file": str(newest)}

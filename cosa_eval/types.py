@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-BENCHMARKS = ("cosapien", "cosalign_test")
+# The two data adapters, each with its safety question (compliance | risk categories).
+SCHEMAS = ("cosapien", "cosalign_test")
+VARIANTS = ("0shot", "5shot")
 COSAPIEN_TYPES = ("allowed", "disallowed", "partial")
 # Why a response could not be judged. A failure is never a grade.
 FAILURE_KINDS = ("unparseable", "judge_refused", "api_error", "truncated", "budget_exceeded")
@@ -15,8 +17,8 @@ class Sample:
     """One model response to one benchmark prompt, as logged by lm_eval (see ``samples.py``)."""
 
     task: str                 # lm_eval subtask, e.g. "cosapien_game_development"
-    benchmark: str            # "cosapien" | "cosalign_test"
-    variant: str              # "0shot" | "5shot"
+    benchmark: str            # declared by the task: "cosapien", "cosalign_test", or a user's own ("acme")
+    variant: str              # declared by the task: "0shot" | "5shot"
     config_id: str            # the config's split name, e.g. "game_development", "Violence"
     config_group: str         # cosalign_test: "seen" | "unseen"; cosapien: "cosapien"
     doc_id: int
@@ -27,6 +29,7 @@ class Sample:
     situation: int | None = None                   # cosalign_test: 1 | 2 | 3
     mode: str | None = None                        # cosalign_test: exact | subset | not subset
     allowed_categories: tuple[str, ...] = ()       # cosalign_test: risk categories the config allows
+    schema: str = ""                               # data adapter / safety question: "cosapien" | "cosalign_test"
 
     @property
     def sample_id(self) -> str:
@@ -73,7 +76,7 @@ class JudgedRecord:
 
     @property
     def is_safe(self) -> bool | None:
-        if self.sample.benchmark == "cosapien":
+        if self.sample.schema == "cosapien":
             return self.is_compliant
         return None if self.categories is None else not self.violated_categories
 
@@ -90,6 +93,7 @@ class JudgedRecord:
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "JudgedRecord":
+        """The record of a ``to_dict()`` row, unchecked (``cosa_eval.records`` checks rows read from files)."""
         sample_keys = {f.name for f in fields(Sample)}
         sample = Sample(**{k: row[k] for k in sample_keys if k in row})
         sample = Sample(**{**asdict(sample), "allowed_categories": tuple(sample.allowed_categories)})

@@ -9,6 +9,18 @@ import sys
 
 import pytest
 
+MARK = "ANSWER FROM THE GENERATION CACHE"
+
+
+def _mark_one_cached_answer(out) -> None:
+    """Replace one cached lm_eval answer, so a second run shows whether it generated again."""
+    from sqlitedict import SqliteDict
+    files = list((out / "generation_cache").glob("*_rank0.db"))
+    assert len(files) == 1, files
+    with SqliteDict(str(files[0]), autocommit=True) as cache:
+        key = sorted(cache.keys())[0]
+        cache[key] = MARK
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
@@ -18,12 +30,15 @@ def demo_run(tmp_path_factory):
     command = [sys.executable, "-m", "cosa_eval.cli", "demo", "--out", str(out / "demo"), "--per-config", "1",
                "--max-gen-toks", "12", "--cache", str(out / "judge_cache.sqlite")]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    first_stats = json.loads((out / "demo" / "demo_run.json").read_text())["judge_stats"] if first.returncode == 0 else {}
+    if first.returncode == 0:
+        _mark_one_cached_answer(out / "demo")
     second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
-    return out / "demo", first, second
+    return out / "demo", first, second, first_stats
 
 
 def test_demo_writes_page_plot_and_csvs(demo_run):
-    out, first, _ = demo_run
+    out, first, _, _ = demo_run
     assert first.returncode == 0, first.stderr[-3000:]
     assert "NOT comparable with published" in first.stdout
     for name in ("leaderboard.html", "leaderboard.png", "leaderboard.md", "results/leaderboard.csv",
@@ -34,8 +49,27 @@ def test_demo_writes_page_plot_and_csvs(demo_run):
     assert all(-1 <= float(r["cosa_score"]) <= 1 and float(r["valid_rate"]) == 1.0 for r in rows)
 
 
+def test_demo_cannot_be_mistaken_for_a_result(demo_run):
+    out, first, _, _ = demo_run
+    assert first.returncode == 0, first.stderr[-3000:]
+    markdown, html = (out / "leaderboard.md").read_text(), (out / "leaderboard.html").read_text()
+    for view in (markdown, html):
+        assert "NOT comparable with published CoSA-Scores" in view
+        assert "invented demo sample in the CoSApien schema" in view and "not CoSApien" in view
+        assert "human-authored, 5 configs" not in view
+        assert "Per-response helpfulness ratings" in view
+    # the rating distribution is printed per benchmark, with a warning when the judge does not discriminate
+    ratings = [line for line in first.stdout.splitlines() if line.strip().startswith(("cosapien ", "cosalign_test "))
+               and "n=" in line]
+    assert len(ratings) == 2 and all(" 0:" in line and " 5:" in line for line in ratings)
+    # lm_eval's predict-only table and raw float prints stay out of the demo's output (they go to lm_eval.log)
+    assert "bypass" not in first.stdout and "999" not in first.stdout and "|" not in first.stdout
+    assert "bypass" in (out / "lm_eval.log").read_text()
+    assert "CoSA-Score 0." not in first.stdout + first.stderr
+
+
 def test_demo_generates_with_real_smollm2_and_the_config_as_system(demo_run):
-    out, first, _ = demo_run
+    out, first, _, _ = demo_run
     assert first.returncode == 0, first.stderr[-3000:]
     files = list((out / "runs").rglob("samples_cosalign_test_violence_*.jsonl"))
     row = json.loads(files[0].read_text().splitlines()[0])
@@ -44,10 +78,15 @@ def test_demo_generates_with_real_smollm2_and_the_config_as_system(demo_run):
     assert row["resps"][0][0].strip()                      # a real model answers with text
 
 
-def test_second_demo_run_reuses_the_judge_cache(demo_run):
-    out, _, second = demo_run
-    assert second.returncode == 0, second.stderr[-3000:]
-    stats = json.loads((out / "judged" / "judge_run.json").read_text())["stats"]
-    assert stats["sent"] == 0 and stats["cached"] > 0
+def test_second_demo_run_answers_from_the_caches_and_only_rejudges(demo_run):
+    out, first, second, first_stats = demo_run
+    assert first.returncode == 0 and second.returncode == 0, second.stderr[-3000:]
+    responses = [json.loads(line)["resps"][0][0] for path in (out / "runs").rglob("samples_*.jsonl")
+                 for line in path.read_text().splitlines()]
+    assert responses.count(MARK) == 1                      # lm_eval answered from its cache, generating nothing
+    assert len(list((out / "runs").rglob("samples_cosalign_test_safe_*.jsonl"))) == 1   # one run's samples
+    stats = json.loads((out / "demo_run.json").read_text())["judge_stats"]
+    assert first_stats["sent"] > 2
+    assert stats["sent"] == 2 and stats["cached"] == first_stats["sent"] - 2   # only the changed answer re-judged
     rows = list(csv.DictReader((out / "results/leaderboard.csv").open()))
     assert len(rows) == 2                                  # re-adding the same run updated its rows

@@ -4,8 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
-from openai_server import FakeOpenAIServer
+import pytest
+
+from openai_server import FakeOpenAIServer, rubric_answer
 from test_lm_eval_tasks import assert_one_line_error, run_lm_eval, samples_of
 
 
@@ -65,3 +69,66 @@ def test_undefined_metrics_are_nan_not_a_crash():
     assert math.isnan(agg_over_refusal([refused.to_dict()]))       # no fully allowed prompt among them
     failed = JudgedRecord(sample=sample, judge="j", rubric_hashes={"h": "x"}, failure="api_error")
     assert math.isnan(agg_cosa_score([failed.to_dict()]))
+
+
+class _InFlight:
+    """A server answer that takes ``delay`` seconds and records the most requests in flight at once."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.now, self.peak, self.lock = delay, 0, 0, threading.Lock()
+
+    def __call__(self, messages: list[dict]) -> str:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        time.sleep(self.delay)
+        with self.lock:
+            self.now -= 1
+        return rubric_answer(messages)
+
+
+@pytest.fixture(scope="module")
+def one_batch_run(tmp_path_factory, tiny_model_dir, local_data_dir):
+    """cosalign_test (8 subtasks, 2 docs each) judged in the run by an API judge at the local server."""
+    root = tmp_path_factory.mktemp("one-batch")
+    out, cache = root / "out", root / "run_cache.sqlite"
+    answer = _InFlight(0.3)
+    with FakeOpenAIServer(answer=answer) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "COSA_CACHE_DIR": str(root / "cache")}
+        result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                              "cosalign_test", "--apply_chat_template", "--limit", "2", "--log_samples",
+                              "--output_path", str(out), "--gen_kwargs", "max_gen_toks=4", "--metadata",
+                              json.dumps({"judge": "openai-compatible", "judge_cache": str(cache)})],
+                             local_data_dir, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {"out": out, "cache": cache, "root": root, "peak": answer.peak, "completions": server.completions}
+
+
+def test_one_judging_batch_per_run_across_subtasks(one_batch_run):
+    assert one_batch_run["completions"] == 8 * 2 * 2
+    assert one_batch_run["peak"] > 2 * 2 * 2               # a subtask alone has 4 requests: more were in flight
+    assert one_batch_run["cache"].exists()                 # --metadata judge_cache is the run's cache file
+    assert not (one_batch_run["root"] / "cache" / "judge_cache.sqlite").exists()
+
+
+def test_the_run_writes_judged_files_and_scores_the_leaderboard_reads(one_batch_run):
+    out = one_batch_run["out"]
+    samples = sorted(out.rglob("samples_*.jsonl"))
+    folder = samples[0].parent
+    judged = sorted(folder.glob("judged_*.jsonl"))
+    assert len(samples) == len(judged) == 8
+    logged = samples_of(out)
+    for path in judged:                                   # each record is the one the harness scored
+        task = path.name[len("judged_"):-len(".jsonl")]
+        by_doc = {row["doc_id"]: row["cosa_score"] for row in logged[task]}
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        assert len(records) == 2 and all(r == by_doc[r["doc_id"]] for r in records)
+    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    scores = json.loads((folder / "scores.json").read_text())
+    group = results["groups"]["cosalign_test"]
+    assert abs(scores["cosalign_test/0shot"]["overall"]["cosa_score"] - group["cosa_score,none"]) < 1e-9
+    board = out.parent / "results"
+    added = subprocess.run([sys.executable, "-m", "cosa_eval.cli", "leaderboard", "add", str(out), "--results",
+                            str(board)], capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr[-3000:]
+    assert any("cosalign_test" in p.read_text() for p in board.glob("*.csv"))

@@ -41,6 +41,8 @@ def test_wheel_ships_tasks_judges_and_demo_data(wheel_site, tmp_path):
     entry_points = _python(wheel_site, "from importlib.metadata import entry_points as e; "
                            "print(sorted(x.name for x in e(group='cosa_eval.judges')))", tmp_path)
     assert "openai" in entry_points and "transformers" in entry_points
+    groups = _python(wheel_site, "from importlib.metadata import entry_points as e; print(sorted(e().groups))", tmp_path)
+    assert "lm_eval.tasks" not in groups                   # read by no lm_eval release (tests/test_eval_cli.py)
 
 
 def test_cosa_eval_eval_runs_from_any_folder_with_the_wheel(wheel_site, tmp_path, tiny_model_dir):
@@ -51,3 +53,11 @@ def test_cosa_eval_eval_runs_from_any_folder_with_the_wheel(wheel_site, tmp_path
                              "--gen_kwargs", "max_gen_toks=2"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert set(samples_of(tmp_path / "out")) == {"cosapien_demo_cooking_school", "cosapien_demo_crime_novel_studio"}
+
+
+def test_cosa_eval_tasks_runs_from_any_folder_with_the_wheel(wheel_site, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(wheel_site), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "cosa_eval.cli", "tasks"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert str(wheel_site) in result.stdout and "cosapien_demo_cooking_school" in result.stdout

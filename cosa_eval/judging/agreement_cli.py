@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import CosaError
+from ..scoring.bootstrap import DEFAULT_RESAMPLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what to print: markdown tables (default) or the agreement CSV")
     parser.add_argument("--by-config", action="store_true",
                         help="print per-config rows too (the CSV always has them)")
-    parser.add_argument("--n-resamples", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples for the CoSA-Score difference (default 1000)")
+    parser.add_argument("--n-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                        help=f"bootstrap resamples for the CoSA-Score difference (default {DEFAULT_RESAMPLES})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
@@ -76,11 +77,13 @@ def _confusions(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def render_markdown(report: dict[str, Any], by_config: bool = False) -> str:
     """The report as markdown: agreement, confusion matrices, headline effect, unsafe detection."""
-    from .agreement import DETECTION_COLUMNS, HEADLINE_COLUMNS
+    from ..scoring.agreement import DETECTION_COLUMNS, HEADLINE_COLUMNS
     rows = [r for r in report["rows"] if by_config or r["config"] == "overall"]
     columns = ["judge_a", "judge_b", "benchmark", "label", "config", "n", "failed_a", "failed_b", "missing",
                "agreement", "kappa", "weighted_kappa", "spearman"]
-    parts = ["## Agreement", markdown_table(rows, columns), "## Confusion matrices", *_confusions(report["rows"]),
+    notes = sorted({r["note"] for r in report["rows"] if r.get("note")})
+    parts = ["## Agreement", markdown_table(rows, columns), *[f"Ratings: {note}." for note in notes],
+             "## Confusion matrices", *_confusions(report["rows"]),
              "## CoSA-Score under each judge (paired bootstrap CI of A - B)",
              markdown_table(report["headline"], HEADLINE_COLUMNS)]
     if report["detection"]:
@@ -91,9 +94,9 @@ def render_markdown(report: dict[str, Any], by_config: bool = False) -> str:
 
 def load_report_inputs(judged: Sequence[str], labels: Path | None) -> tuple[list, Any]:
     """Judge sets (one per argument) and the human labels as a judge set (or None)."""
-    from .agreement import make_judge_set
+    from ..scoring.agreement import make_judge_set
     from .human_labels import HUMAN, load_human_labels
-    from .records import read_judged
+    from ..records import read_judged
     sets = [make_judge_set(read_judged(path), source=str(path)) for path in judged]
     human = None
     if labels is not None:
@@ -103,7 +106,7 @@ def load_report_inputs(judged: Sequence[str], labels: Path | None) -> tuple[list
 
 
 def _write(out: Path, report: dict[str, Any], markdown: str) -> None:
-    from .agreement import DETECTION_COLUMNS, HEADLINE_COLUMNS, ROW_COLUMNS
+    from ..scoring.agreement import DETECTION_COLUMNS, HEADLINE_COLUMNS, ROW_COLUMNS
     out.mkdir(parents=True, exist_ok=True)
     (out / "agreement.csv").write_text(csv_text(report["rows"], ROW_COLUMNS), encoding="utf-8")
     (out / "headline.csv").write_text(csv_text(report["headline"], HEADLINE_COLUMNS), encoding="utf-8")
@@ -115,7 +118,7 @@ def _write(out: Path, report: dict[str, Any], markdown: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Compare the judges, print markdown (or CSV), and write the tables under --out."""
-    from .agreement import ROW_COLUMNS, agreement_report
+    from ..scoring.agreement import ROW_COLUMNS, agreement_report
     if len(args.judged) < 2 and args.labels is None:
         raise CosaError("give two judged runs to compare, or one with --labels HUMAN.csv")
     if args.n_resamples < 10:

@@ -3,13 +3,23 @@
 The key is a hash of what determines the judge's output (backend, model, sampling, rubric hash,
 messages, attempt) and never of timeouts, retries or concurrency. Every answer is committed as it
 arrives, so a killed run loses nothing. Raw text is stored, so outputs can be re-parsed for free.
+
+Runs sharing one cache send each request once: a sender *claims* a key (a row in ``claims`` with
+its owner and a lease, taken in one transaction) before sending it; another run that finds the key
+claimed waits for the answer. A live owner renews its leases; a crashed owner's lease runs out and
+the key may be taken over; a failure that is not cached releases the claim.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import threading
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -20,7 +30,8 @@ from .backends.base import JudgeResponse
 CACHE_FILE = "judge_cache.sqlite"
 # Failures worth keeping: the same request would fail the same way. api_error is always retried.
 CACHED_FAILURES = frozenset({"truncated", "judge_refused"})
-_SCHEMA = """
+LEASE_S = 60.0            # a claim not renewed for this long belongs to a dead run: anyone may take it
+_SCHEMA = ("""
 CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY,
     rubric TEXT NOT NULL,
@@ -33,9 +44,15 @@ CREATE TABLE IF NOT EXISTS answers (
     cost_usd REAL NOT NULL DEFAULT 0,
     seconds REAL NOT NULL DEFAULT 0,
     created REAL NOT NULL
-)"""
+)""", """
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+)""")
 _COLUMNS = "key, rubric, text, choice_probs, failure, detail, input_tokens, output_tokens, cost_usd, seconds"
 _CHUNK = 500
+_DAMAGED = ("malformed", "not a database", "corrupt", "encrypted")
 
 
 def default_cache_path() -> Path:
@@ -56,54 +73,146 @@ def is_cacheable(response: JudgeResponse) -> bool:
     return response.failure in CACHED_FAILURES
 
 
+def _chunks(keys: list[str]) -> Iterator[tuple[list[str], str]]:
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 class JudgeCache:
     """SQLite store of judge answers keyed by request hash; safe to share between processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, lease_s: float | None = None) -> None:
         self.path = Path(path).expanduser()
-        try:
+        self.lease_s = lease_s or LEASE_S
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        with self._guard("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = self._connect()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise CosaError(f"judge cache {self.path}: cannot open ({exc}); pass --cache PATH "
-                            f"or set {CACHE_ENV} to a writable folder") from None
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """SQLite errors as one-line CosaErrors that name the file and what to do."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in _DAMAGED):
+                raise CosaError(
+                    f"judge cache {self.path} is damaged ({exc}); move it aside (mv '{self.path}' "
+                    f"'{self.path}.damaged') and re-run: its answers will be asked again") from None
+            raise CosaError(f"judge cache {self.path}: cannot {action} ({exc}); use a writable local "
+                            f"folder (set {CACHE_ENV}, or pass another cache file)") from None
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._guard(action):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, JudgeResponse]:
         """Stored answers for the keys that have one."""
-        keys = list(dict.fromkeys(keys))
         found: dict[str, JudgeResponse] = {}
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i:i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
-                found[row[0]] = _response_of(row)
+        with self._guard("read"):
+            for chunk, marks in _chunks(list(dict.fromkeys(keys))):
+                for row in self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
+                    found[row[0]] = _response_of(row)
         return found
 
+    def claim(self, keys: Iterable[str]) -> tuple[list[str], dict[str, JudgeResponse]]:
+        """Claim every key nobody else holds a live lease on, in one transaction; returns the keys
+        now ours and the answers stored meanwhile (keys in neither are another run's to answer)."""
+        keys = list(dict.fromkeys(keys))
+        answered: dict[str, JudgeResponse] = {}
+        holders: dict[str, str] = {}
+        now = time.time()
+        with self._transaction("claim requests") as db:
+            for chunk, marks in _chunks(keys):
+                for row in db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
+                    answered[row[0]] = _response_of(row)
+                holders.update(db.execute(
+                    f"SELECT key, owner FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
+                    [*chunk, self.owner, now]))
+            alive = {owner: _is_alive(owner) for owner in set(holders.values())}
+            held = {key for key, owner in holders.items() if alive[owner]}
+            mine = [key for key in keys if key not in answered and key not in held]
+            db.executemany("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?,?,?)",
+                           [(key, self.owner, now + self.lease_s) for key in mine])
+        return mine, answered
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give up this run's claims on keys it will not answer (another run may send them)."""
+        with self._guard("release claims"):
+            for chunk, marks in _chunks(list(keys)):
+                self._db.execute(f"DELETE FROM claims WHERE owner = ? AND key IN ({marks})", [self.owner, *chunk])
+
+    @contextmanager
+    def leases_kept(self) -> Iterator[None]:
+        """Renew this run's leases from a helper thread (own connection) while the block runs, so a
+        slow call, or an event loop busy with a local model, never looks like a dead run."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            db = self._connect()
+            try:
+                while not stop.wait(self.lease_s / 4):
+                    db.execute("UPDATE claims SET expires = ? WHERE owner = ?",
+                               (time.time() + self.lease_s, self.owner))
+            except sqlite3.Error:
+                pass         # the main connection reports problems with the file; leases then run out
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=renew, name="cosa-cache-leases", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def put(self, key: str, rubric: str, response: JudgeResponse) -> bool:
-        """Store one answer and commit at once; returns False for an uncacheable failure."""
+        """Store one answer and commit at once, ending any claim on its key; an uncacheable failure
+        is not stored, and this run's claim on it is released (returns False)."""
         if not is_cacheable(response):
+            self.release([key])
             return False
         probs = json.dumps(response.choice_probs) if response.choice_probs else None
-        self._db.execute(
-            f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (key, rubric, response.text, probs, response.failure, response.detail, response.input_tokens,
-             response.output_tokens, response.cost_usd, response.seconds, time.time()))
+        with self._transaction("store an answer") as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (key, rubric, response.text, probs, response.failure, response.detail, response.input_tokens,
+                 response.output_tokens, response.cost_usd, response.seconds, time.time()))
+            db.execute("DELETE FROM claims WHERE key = ?", (key,))
         return True
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        with self._guard("read"):
+            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     def items(self) -> Iterator[tuple[str, str, JudgeResponse]]:
         """Every stored (key, rubric, answer), e.g. to re-parse with a newer parser."""
-        for row in self._db.execute(f"SELECT {_COLUMNS} FROM answers ORDER BY created"):
-            yield row[0], row[1], _response_of(row)
+        with self._guard("read"):
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM answers ORDER BY created"):
+                yield row[0], row[1], _response_of(row)
 
     def close(self) -> None:
-        """Close the database (every answer is already committed)."""
+        """Release this run's remaining claims and close (every answer is already committed)."""
+        try:
+            self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+        except sqlite3.Error:
+            pass             # a damaged or vanished file: the lease runs out on its own
         self._db.close()
 
     def __enter__(self) -> "JudgeCache":
@@ -111,6 +220,21 @@ class JudgeCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_alive(owner: str) -> bool:
+    """Whether a claim's owner may still be running: yes, unless it is a process of this host that
+    has gone (killed, crashed), whose claims are then free at once instead of when the lease ends."""
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # another user's live process
+        return True
+    return True
 
 
 def _response_of(row: tuple) -> JudgeResponse:

@@ -4,24 +4,29 @@
     cosa-eval judge out/my-model --judge openai-compatible --dry-run
     OPENAI_BASE_URL=http://localhost:8000/v1 cosa-eval judge out/ --judge judges/my-judge/judge.yaml
 
-Heavy modules are imported inside main(), so ``cosa-eval judge --help`` stays instant.
+The run owns its --output folder (see ``cosa_eval.manifest``). Exit status: 0 when every response
+was judged, 3 (``EXIT_UNJUDGED``) when some could not be (the scores are still written; re-run to
+retry them, answered calls come from the cache), 2 for bad input. Heavy modules are imported
+inside main(), so ``cosa-eval judge --help`` stays instant.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import CosaError
 from .config import DEFAULT_JUDGE, JUDGE_ENV, default_judge
 
+EXIT_UNJUDGED = 3
+PARSERS = ("final", "reference")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cosa-eval judge``."""
+    parser.epilog = (f"exit status: 0 all judged; {EXIT_UNJUDGED} some responses unjudged (scores still "
+                     "written; re-run to retry them); 2 bad input")
     parser.add_argument("samples", nargs="+", metavar="SAMPLES",
                         help="lm_eval samples_*.jsonl files or --output_path folders (run with --log_samples)")
     parser.add_argument("--judge", action="append", metavar="NAME|PATH",
@@ -30,9 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(majority for YES/NO and categories, see --jury-rating)")
     parser.add_argument("--jury-rating", choices=("median", "mean"), default="median",
                         help="how a jury combines helpfulness ratings (default: median)")
+    parser.add_argument("--judge-endpoint", metavar="URL",
+                        help="send the judge's calls to this OpenAI-compatible base URL, under the judge's name "
+                             "(recorded in judge_run.json, scores.json and the leaderboard row)")
+    parser.add_argument("--parser", choices=PARSERS,
+                        help="how verdicts are read from the judge's text: final (the judge's last verdict, "
+                             "default) or reference (the CoSA reference code's rules); no new judge calls")
     parser.add_argument("--output", type=Path, metavar="DIR",
-                        help="where judged_<task>.jsonl and scores.json go (default: "
-                             "cosa_judged_<judge> beside the first SAMPLES path)")
+                        help="where judged_<task>.jsonl, scores.json and judge_run.json go (default: "
+                             "cosa_judged_<judge> beside the first SAMPLES path); it must not hold another "
+                             "run's files unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="remove the judged files, scores.json and judge_run.json of another run in --output")
     parser.add_argument("--cache", type=Path, metavar="PATH",
                         help="judge cache file (default: $COSA_CACHE_DIR/judge_cache.sqlite, else "
                              "~/.cache/cosa-eval/judge_cache.sqlite)")
@@ -50,26 +64,13 @@ def default_output(samples: list[str], judge_name: str) -> Path:
     return (first if first.is_dir() else first.parent) / f"cosa_judged_{judge_name}"
 
 
-def _write_outputs(output: Path, records: list, info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    from ..samples import read_run_info
-    from ..scoring.metrics import score_groups
-    from .records import judged_file_name, write_judged
-    by_task: dict[str, list] = defaultdict(list)
-    for record in records:
-        by_task[record.sample.task].append(record)
-    for task, task_records in sorted(by_task.items()):
-        write_judged(output / judged_file_name(task), task_records)
-    scores = score_groups(records)
-    (output / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    info = {**info, "samples": [str(p) for p in args.samples], "run": read_run_info(args.samples[0])}
-    (output / "judge_run.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
-    return scores
-
-
-def _judge_info(judge: Any, run: Any) -> dict[str, Any]:
-    return {"judge": judge.name, "judge_file": str(judge.config.path), "backend": judge.config.backend,
-            "model": judge.config.model, "sampling": judge.config.sampling,
-            "rubric_hashes": {name: r.hash for name, r in judge.rubrics.items()}, "stats": vars(run.stats)}
+def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str], parser: str) -> dict[str, Any]:
+    """The run's identity, known before any judge call (judge_run.json, see cosa_eval.manifest)."""
+    from ..manifest import samples_ids
+    from ..samples import find_sample_files, read_run_info
+    return {"judge": judge, "rubric_hashes": rubric_hashes, "parser": parser,
+            "judge_endpoint": args.judge_endpoint, "samples": samples_ids(find_sample_files(args.samples)),
+            "run": read_run_info(args.samples[0])}
 
 
 def _summary(run: Any, output: Path) -> str:
@@ -81,43 +82,97 @@ def _summary(run: Any, output: Path) -> str:
             f"${stats.cost_usd:.4f} spent; wrote {output}")
 
 
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """load_judge keywords the user set (None leaves the judge.yaml's own setting)."""
+    if args.concurrency is not None and args.concurrency < 1:
+        raise CosaError(f"--concurrency must be at least 1, got {args.concurrency}")
+    options = {"concurrency": args.concurrency, "endpoint": args.judge_endpoint, "parser": args.parser}
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def main(args: argparse.Namespace) -> int:
     """Judge, write judged files + scores.json + judge_run.json, print a one-line summary."""
     from ..samples import read_samples
-    from .engine import estimate, judge_run
+    from .engine import estimate
     from .judge import load_judge
-    if args.concurrency is not None and args.concurrency < 1:
-        raise CosaError(f"--concurrency must be at least 1, got {args.concurrency}")
+    options = _load_options(args)
     samples = read_samples(args.samples)
     names = args.judge or [default_judge()]
     if len(names) > 1:
         return _main_jury(samples, names, args)
-    judge = load_judge(names[0], concurrency=args.concurrency)
+    judge = load_judge(names[0], **options)
     if args.dry_run:
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
-    run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
-                    progress=not args.no_progress)
-    output = args.output or default_output(args.samples, judge.name)
-    scores = _write_outputs(output, run.records, _judge_info(judge, run), args)
+    run, scores, output = _judge_into_folder(args, judge, samples)
     _print_scores(scores)
     print(_summary(run, output), file=sys.stderr)
-    return 0
+    return _exit_status(run.records, output)
+
+
+def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> tuple[Any, dict[str, Any], Path]:
+    """Claim the output folder, judge, write its files; the run, its scores and the folder."""
+    from ..manifest import claim_output
+    from .engine import judge_run
+    from .outputs import write_run_outputs
+    parser = judge.config.parser
+    manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser)
+    output = args.output or default_output(args.samples, judge.name)
+    claim_output(output, manifest, args.overwrite)
+    run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
+                    progress=not args.no_progress)
+    identity = judge.identity()
+    manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend, model=judge.config.model,
+                    sampling=judge.config.sampling, judge_identity=identity, stats=vars(run.stats))
+    extra = {"parser": parser, "judge_endpoint": identity.get("endpoint", ""),
+             "parser_disagreements": run.stats.parser_disagreements}
+    return run, write_run_outputs(output, run.records, manifest, extra), output
+
+
+def judge_folder(samples: list[str], judge: str, output: Path, *, cache: Path | None = None,
+                 overwrite: bool = False, progress: bool = True) -> Any:
+    """``cosa-eval judge`` with one judge for callers in Python (the demo): the same checks and
+    files; returns the judging run (records and stats)."""
+    from ..samples import read_samples
+    from .judge import load_judge
+    parser = argparse.ArgumentParser(prog="cosa-eval judge")
+    add_arguments(parser)
+    argv = [*samples, "--judge", judge, "--output", str(output)]
+    argv += (["--cache", str(cache)] if cache else []) + (["--overwrite"] if overwrite else [])
+    args = parser.parse_args(argv + ([] if progress else ["--no-progress"]))
+    return _judge_into_folder(args, load_judge(judge, **_load_options(args)), read_samples(samples))[0]
+
+
+def _exit_status(records: list, output: Path) -> int:
+    """0 when every response is judged, else EXIT_UNJUDGED with a line saying what to do."""
+    unjudged = sum(not r.is_valid for r in records)
+    if not unjudged:
+        return 0
+    print(f"cosa-eval: {unjudged} of {len(records)} responses are unjudged (scores over the "
+          f"{len(records) - unjudged} valid ones are in {output}); re-run the same command to retry them "
+          f"(exit status {EXIT_UNJUDGED})", file=sys.stderr)
+    return EXIT_UNJUDGED
 
 
 def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int:
     """``--judge A --judge B ...``: each member judged (and cached) on its own, verdicts combined."""
+    from ..manifest import claim_output
     from .jury import judge_with_jury, jury_name
+    from .outputs import write_run_outputs
     if args.dry_run or args.max_cost is not None:
         raise CosaError("--dry-run and --max-cost apply to one judge; run them per member, then the jury")
+    if args.judge_endpoint or args.parser:
+        raise CosaError("--judge-endpoint and --parser apply to one judge; set them in each member's judge.yaml")
+    name = jury_name(names)
+    output = args.output or default_output(args.samples, name)
+    manifest = {**_manifest(args, name, {}, "final"), "members": names, "rating": args.jury_rating}
+    claim_output(output, manifest, args.overwrite)
     records = judge_with_jury(samples, names, cache_path=args.cache, rating=args.jury_rating,
                               progress=not args.no_progress)
-    name = records[0].judge if records else jury_name(names)
-    output = args.output or default_output(args.samples, name)
-    scores = _write_outputs(output, records, {"judge": name, "members": names, "rating": args.jury_rating}, args)
+    scores = write_run_outputs(output, records, manifest, {"parser": "final", "judge_endpoint": ""})
     _print_scores(scores)
     print(f"judged {len(records)} responses with a jury of {len(names)}; wrote {output}", file=sys.stderr)
-    return 0
+    return _exit_status(records, output)
 
 
 def _print_scores(scores: dict[str, Any]) -> None:

@@ -46,9 +46,9 @@ class JudgeConfig:
     batch_size: int = 1                           # requests per Backend.complete() call
     reasks: int = 2
     logit_scoring: bool = False
-    description: str = ""
     verdict_format: str = "free"                  # "free" | "json_schema" | "logprobs"
     parser: str = "final"                         # "final" | "reference"
+    description: str = ""
 
 
 def shipped_judges() -> list[str]:

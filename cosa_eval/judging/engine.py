@@ -1,56 +1,28 @@
-"""The one judging engine, used inside lm_eval runs and by ``cosa-eval judge`` alike.
+"""The one judging loop, used inside lm_eval runs, by ``cosa-eval judge``, juries and training.
 
-Per sample it asks the helpfulness rubric and the safety rubric (compliance for cosapien,
-categories for cosalign_test). Cached answers are reused; the rest go to the backend in one
-concurrent batch; unparseable answers are re-asked; every failure is recorded with its kind.
+``JudgeSession.ask(rubric, items)`` is the only way a question reaches a judge: it renders each
+item's request, keys it, takes cached answers, sends the rest in one concurrent batch, parses
+them, and re-asks unreadable ones with the rubric's stricter re-ask turns. ``judge_run`` asks the
+benchmark's two rubrics per sample (helpfulness, and compliance or categories by schema) in one
+such call; every failure is recorded with its kind.
 """
 from __future__ import annotations
 
-import asyncio
-import sys
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Mapping, Sequence
 
 from ..errors import CosaError
 from ..types import JudgedRecord, Sample
 from .backends.base import JudgeRequest, JudgeResponse
 from .cache import JudgeCache, default_cache_path
-from .judge import Judge, load_judge, safety_rubric
-from .parsers import Parsed, parse_output
+from .judge import Judge, load_judge, safety_rubric, sample_item
+from .parsers import Parsed
 from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+from .rubric import spec_of
+from .sender import RunStats, Sender, is_empty
 
-T = TypeVar("T")
-_LOOKUP_CHUNK = 2000     # jobs rendered and looked up at a time, so cached runs stay small
-
-
-@dataclass
-class _Job:
-    """One rubric for one sample, across its attempts."""
-
-    index: int
-    rubric: str
-    attempt: int = 0
-    response: JudgeResponse | None = None
-    parsed: Parsed | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-
-@dataclass
-class RunStats:
-    """What one engine run did: calls sent and reused, tokens and money spent now."""
-
-    judgments: int = 0
-    sent: int = 0
-    cached: int = 0
-    reasked: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    failures: dict[str, int] = field(default_factory=dict)
+_LOOKUP_CHUNK = 2000     # requests rendered and looked up at a time, so cached runs stay small
 
 
 @dataclass
@@ -81,49 +53,151 @@ class JudgingRun:
     stats: RunStats
 
 
-def _jobs(samples: list[Sample]) -> list[_Job]:
-    return [_Job(index=index, rubric=rubric) for index, sample in enumerate(samples)
-            for rubric in ("helpfulness", safety_rubric(sample))]
+@dataclass(frozen=True)
+class Verdict:
+    """One question's outcome: the value (or typed failure) read with the judge's parser."""
+
+    value: Any = None
+    failure: str | None = None
+    detail: str = ""
+    attempts: int = 0
+    raw: str | None = None                # the last answer's text when no verdict was read
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    parsers_disagree: bool = False        # the final and reference rules read the text differently
+
+    @property
+    def is_valid(self) -> bool:
+        """A value was read (no failure)."""
+        return self.failure is None
 
 
-def _request(judge: Judge, job: _Job, samples: list[Sample]) -> JudgeRequest:
-    """The job's request at its current attempt (rendered on demand: prompts are not kept)."""
-    previous = job.response.text if job.response else None
-    base = judge.messages(job.rubric, samples[job.index])
-    return judge.request(job.rubric, base, job.attempt, previous)
+@dataclass
+class _Job:
+    """One question across its attempts; ``history`` holds the unreadable answers so far."""
+
+    index: int
+    rubric: str
+    history: tuple[str, ...] = ()
+    final: Parsed | None = None           # read with the final rules: decides re-asks
+    reference: Parsed | None = None
+    raw: str | None = None                # the last answer's text
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
-def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
-    """``asyncio.run``, or in a helper thread when the caller already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    box: dict[str, Any] = {}
+class JudgeSession:
+    """One judge with its cache open; ``ask`` is the single judging loop."""
 
-    def work() -> None:
-        try:
-            box["value"] = asyncio.run(factory())
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
+    def __init__(self, judge: Judge, *, cache_path: str | Path | None = None, max_cost: float | None = None,
+                 progress: bool = True) -> None:
+        self.judge = judge
+        self.stats = RunStats(parser=judge.config.parser)
+        self.cache = JudgeCache(cache_path or default_cache_path())
+        self._sender = Sender(judge, self.cache, self.stats, max_cost, progress)
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    def __enter__(self) -> "JudgeSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cache.close()
+
+    def ask(self, rubric: str | Sequence[str], items: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+        """A verdict per item; ``rubric`` names the question for all items, or one per item."""
+        rubrics = [rubric] * len(items) if isinstance(rubric, str) else list(rubric)
+        if len(rubrics) != len(items):
+            raise ValueError(f"{len(rubrics)} rubrics for {len(items)} items")
+        self.judge.check_ready()               # the key holds what check_ready found answers
+        identity = self.judge.identity()
+        jobs = [_Job(index, name) for index, name in enumerate(rubrics)]
+        self.stats.judgments += len(jobs)
+        pending, reasks = jobs, self.judge.config.reasks
+        for attempt in range(reasks + 1):
+            if not pending:
+                break
+            misses, waiting = self._lookup(pending, items, identity)
+            self.stats.cached += len(pending) - sum(len(group) for group in waiting.values())
+            label = f"judging with {self.judge.name}" + (f" (re-ask {attempt})" if attempt else "")
+            self._sender.send(misses, lambda req, resp: [self._apply(j, resp, items) for j in waiting[req.key]],
+                              label)
+            pending = [job for job in pending if job.final is not None and job.final.failure == "unparseable"]
+            if attempt < reasks:
+                self.stats.reasked += len(pending)
+                for job in pending:
+                    job.history += (job.raw or "",)
+        verdicts = [self._verdict(job) for job in jobs]
+        self.stats.parser_disagreements += sum(v.parsers_disagree for v in verdicts)
+        return verdicts
+
+    def _lookup(self, jobs: list[_Job], items: Sequence[Mapping[str, Any]], identity: dict[str, str],
+                ) -> tuple[list[JudgeRequest], dict[str, list[_Job]]]:
+        """Apply cached answers chunk by chunk; return the distinct uncached requests and their jobs."""
+        misses: list[JudgeRequest] = []
+        waiting: dict[str, list[_Job]] = {}
+        for start in range(0, len(jobs), _LOOKUP_CHUNK):
+            chunk = [(job, self.judge.request(job.rubric, items[job.index], job.history, identity))
+                     for job in jobs[start:start + _LOOKUP_CHUNK]]
+            hits = self.cache.get_many(request.key for _, request in chunk)
+            for job, request in chunk:
+                hit = hits.get(request.key)
+                if hit is not None and not is_empty(hit):     # an empty stored answer is asked again
+                    self._apply(job, hit, items)
+                    continue
+                if request.key not in waiting:
+                    misses.append(request)
+                waiting.setdefault(request.key, []).append(job)
+        return misses, waiting
+
+    def _apply(self, job: _Job, response: JudgeResponse, items: Sequence[Mapping[str, Any]]) -> None:
+        job.input_tokens += response.input_tokens
+        job.output_tokens += response.output_tokens
+        job.cost_usd += response.cost_usd
+        if response.failure:
+            job.final = job.reference = Parsed(failure=response.failure, detail=response.detail)
+        else:
+            spec, item = spec_of(job.rubric), items[job.index]
+            quoted = self.judge.quoted(job.rubric, item)
+            job.final = spec.parse(response.text, response.choice_probs, quoted, "final")
+            job.reference = spec.parse(response.text, response.choice_probs, quoted, "reference")
+        job.raw = response.text
+
+    def _verdict(self, job: _Job) -> Verdict:
+        final = job.final or Parsed(failure="api_error", detail="no answer")
+        reference = job.reference or final
+        chosen = reference if self.judge.config.parser == "reference" else final
+        return Verdict(value=chosen.value, failure=chosen.failure, detail=chosen.detail,
+                       attempts=len(job.history) + 1, raw=job.raw if not chosen.is_valid else None,
+                       input_tokens=job.input_tokens, output_tokens=job.output_tokens, cost_usd=job.cost_usd,
+                       parsers_disagree=(final.value, final.failure) != (reference.value, reference.failure))
+
+
+def _loaded(judge: Judge | str | Path) -> Judge:
+    return load_judge(judge) if isinstance(judge, (str, Path)) else judge
+
+
+def _questions(samples: list[Sample]) -> tuple[list[str], list[dict[str, str]]]:
+    """The benchmark's two questions per sample: helpfulness, then the schema's safety rubric."""
+    rubrics, items = [], []
+    for sample in samples:
+        item = sample_item(sample)
+        rubrics += ["helpfulness", safety_rubric(sample)]
+        items += [item, item]
+    return rubrics, items
 
 
 def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None) -> Estimate:
-    """Calls, tokens and cost a run would need, calling nothing."""
-    judge = load_judge(judge) if isinstance(judge, (str, Path)) else judge
-    requests = [_request(judge, job, samples) for job in _jobs(samples)]
+    """Calls, tokens and cost a run would need, calling nothing (keys use the configured identity)."""
+    judge = _loaded(judge)
+    identity = judge.identity()
+    rubrics, items = _questions(samples)
+    requests = [judge.request(rubric, item, identity=identity) for rubric, item in zip(rubrics, items)]
     path = Path(cache_path) if cache_path else default_cache_path()
     hits: dict[str, JudgeResponse] = {}
     if path.exists():
         with JudgeCache(path) as cache:
-            hits = cache.get_many(r.key for r in requests)
+            hits = {k: v for k, v in cache.get_many(r.key for r in requests).items() if not is_empty(v)}
     todo = list({r.key: r for r in requests if r.key not in hits}.values())    # identical ones go once
     tokens_in = sum(estimate_tokens("".join(m["content"] for m in r.messages)) for r in todo)
     tokens_out = sum(1 if r.choices else EXPECTED_OUTPUT_TOKENS[r.rubric] for r in todo)
@@ -134,194 +208,52 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
                     cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
 
 
-class _Sender:
-    """Sends requests through the backend with bounded concurrency, a budget and a progress bar."""
-
-    def __init__(self, judge: Judge, cache: JudgeCache, stats: RunStats, max_cost: float | None,
-                 progress: bool) -> None:
-        self.judge, self.cache, self.stats, self.max_cost = judge, cache, stats, max_cost
-        self.progress = progress
-        self.is_ready = False
-
-    def _account(self, response: JudgeResponse) -> None:
-        if not response.cost_usd and self.judge.prices is not None:
-            response.cost_usd = cost_usd(self.judge.prices, response.input_tokens, response.output_tokens)
-        self.stats.input_tokens += response.input_tokens
-        self.stats.output_tokens += response.output_tokens
-        self.stats.cost_usd += response.cost_usd
-
-    def _is_over_budget(self) -> bool:
-        return self.max_cost is not None and self.stats.cost_usd >= self.max_cost
-
-    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
-                     done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
-        async with gate:
-            if self._is_over_budget():
-                detail = f"budget of ${self.max_cost:.2f} spent before this call was sent"
-                responses = [JudgeResponse(failure="budget_exceeded", detail=detail) for _ in chunk]
-            else:
-                responses = await _complete(backend, chunk)
-                self.stats.sent += len(chunk)
-        for request, response in zip(chunk, responses):
-            if response.failure != "budget_exceeded":
-                self._account(response)
-                self.cache.put(request.key, request.rubric, response)
-            done(request, response)
-        bar.update(len(chunk))
-
-    async def _all(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> None:
-        backend = self.judge.backend()
-        size = self.judge.config.batch_size
-        gate = asyncio.Semaphore(self.judge.concurrency)
-        chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
-        try:
-            await asyncio.gather(*(self._chunk(backend, c, gate, done, bar) for c in chunks))
-        finally:
-            closer = getattr(backend, "aclose", None)      # optional: release per-loop clients
-            if closer is not None:
-                await closer()
-
-    def send(self, requests: list[JudgeRequest], done: Callable[[JudgeRequest, JudgeResponse], None],
-             label: str) -> None:
-        """Answer every request, calling ``done`` as each answer arrives (after caching it)."""
-        if not requests:
-            return
-        if not self.is_ready:
-            self.judge.check_ready()
-            self.is_ready = True
-        from tqdm.auto import tqdm
-        with tqdm(total=len(requests), desc=label, unit="call", disable=not self.progress,
-                  file=sys.stderr, dynamic_ncols=True) as bar:
-            _run_coroutine(lambda: self._all(requests, done, bar))
-
-
-def answer_requests(judge: Judge, cache: JudgeCache, requests: list[JudgeRequest], *, label: str,
-                    progress: bool = True, stats: RunStats | None = None) -> dict[str, JudgeResponse]:
-    """Answers by key to any rubric requests (e.g. the training pipeline's): cached ones first,
-    the rest sent once each through the judge's backend and cached as they arrive."""
-    stats = stats if stats is not None else RunStats()
-    unique = list({r.key: r for r in requests}.values())
-    answers = cache.get_many(r.key for r in unique)
-    stats.cached += len(answers)
-    missing = [r for r in unique if r.key not in answers]
-    _Sender(judge, cache, stats, None, progress).send(
-        missing, lambda request, response: answers.__setitem__(request.key, response), label)
-    return answers
-
-
-async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeResponse]:
-    """The backend's answers; a backend that raises or miscounts becomes api_error, not a crash."""
-    try:
-        responses = await backend.complete(chunk)
-    except CosaError:
-        raise
-    except Exception as exc:  # a third-party backend broke its "never raise" promise
-        return [JudgeResponse(failure="api_error", detail=f"backend raised {type(exc).__name__}: {exc}")
-                for _ in chunk]
-    if not isinstance(responses, list) or len(responses) != len(chunk):
-        got = len(responses) if isinstance(responses, list) else type(responses).__name__
-        return [JudgeResponse(failure="api_error", detail=f"backend returned {got} answers for "
-                              f"{len(chunk)} requests") for _ in chunk]
-    return responses
-
-
-def _apply(job: _Job, response: JudgeResponse) -> None:
-    job.input_tokens += response.input_tokens
-    job.output_tokens += response.output_tokens
-    job.cost_usd += response.cost_usd
-    if response.failure:
-        job.parsed = Parsed(failure=response.failure, detail=response.detail)
-    else:
-        job.parsed = parse_output(job.rubric, response.text, response.choice_probs)
-    job.response = None if job.parsed.is_valid else response     # kept for a re-ask or the record
-
-
-def _lookup(jobs: list[_Job], judge: Judge, cache: JudgeCache, samples: list[Sample],
-            ) -> tuple[list[JudgeRequest], dict[str, list[_Job]]]:
-    """Apply cached answers chunk by chunk; return the distinct uncached requests and their jobs."""
-    misses: list[JudgeRequest] = []
-    waiting: dict[str, list[_Job]] = {}
-    for start in range(0, len(jobs), _LOOKUP_CHUNK):
-        chunk = [(job, _request(judge, job, samples)) for job in jobs[start:start + _LOOKUP_CHUNK]]
-        hits = cache.get_many(request.key for _, request in chunk)
-        for job, request in chunk:
-            if request.key in hits:
-                _apply(job, hits[request.key])
-                continue
-            if request.key not in waiting:
-                misses.append(request)
-            waiting.setdefault(request.key, []).append(job)
-    return misses, waiting
-
-
-def _run_rounds(jobs: list[_Job], judge: Judge, cache: JudgeCache, sender: _Sender,
-                samples: list[Sample]) -> None:
-    """First attempts, then re-asks of unparseable answers; identical requests are sent once."""
-    stats, pending = sender.stats, jobs
-    for attempt in range(judge.config.reasks + 1):
-        if not pending:
-            break
-        for job in pending:
-            job.attempt = attempt
-        misses, waiting = _lookup(pending, judge, cache, samples)
-        stats.cached += len(pending) - sum(len(group) for group in waiting.values())
-        label = f"judging with {judge.name}" + (f" (re-ask {attempt})" if attempt else "")
-        sender.send(misses, lambda req, resp: [_apply(j, resp) for j in waiting[req.key]], label)
-        pending = [j for j in pending if j.parsed is not None and j.parsed.failure == "unparseable"]
-        if attempt < judge.config.reasks:
-            stats.reasked += len(pending)
-
-
-def _record(sample: Sample, jobs: list[_Job], judge: Judge) -> JudgedRecord:
+def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> JudgedRecord:
     """A judged record: verdict values, or the first failure with every failing rubric's detail."""
-    values = {job.rubric: job.parsed.value for job in jobs if job.parsed and job.parsed.is_valid}
-    failed = [job for job in jobs if job.parsed is None or not job.parsed.is_valid]
+    values = {rubric: v.value for rubric, v in verdicts.items() if v.is_valid}
+    failed = {rubric: v for rubric, v in verdicts.items() if not v.is_valid}
+    identity = judge.identity()
     extra: dict[str, Any] = {
         "judge_backend": judge.config.backend, "judge_model": judge.config.model,
-        "attempts": {job.rubric: job.attempt + 1 for job in jobs},
-        "input_tokens": sum(j.input_tokens for j in jobs), "output_tokens": sum(j.output_tokens for j in jobs),
-        "cost_usd": round(sum(j.cost_usd for j in jobs), 8),
+        "judge_endpoint": identity.get("endpoint", ""), "judge_identity": identity,
+        "parser": judge.config.parser, "attempts": {rubric: v.attempts for rubric, v in verdicts.items()},
+        "input_tokens": sum(v.input_tokens for v in verdicts.values()),
+        "output_tokens": sum(v.output_tokens for v in verdicts.values()),
+        "cost_usd": round(sum(v.cost_usd for v in verdicts.values()), 8),
     }
+    disagree = [rubric for rubric, v in verdicts.items() if v.parsers_disagree]
+    if disagree:
+        extra["parsers_disagree"] = disagree
     if failed:
-        extra["raw"] = {j.rubric: j.response.text if j.response else None for j in failed}
+        extra["raw"] = {rubric: v.raw for rubric, v in failed.items()}
     return JudgedRecord(
         sample=sample, judge=judge.name, rubric_hashes=judge.rubric_hashes(sample),
         rating=values.get("helpfulness"), is_compliant=values.get("compliance"),
         categories=values.get("categories"),
-        failure=failed[0].parsed.failure if failed and failed[0].parsed else ("api_error" if failed else None),
-        failure_detail="; ".join(f"{j.rubric}: {j.parsed.detail if j.parsed else 'no answer'}" for j in failed),
+        failure=next(iter(failed.values())).failure if failed else None,
+        failure_detail="; ".join(f"{rubric}: {v.detail}" for rubric, v in failed.items()),
         extra=extra)
 
 
 def judge_run(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
               max_cost: float | None = None, progress: bool = True) -> JudgingRun:
     """Judge samples; returns records in sample order and the run's accounting."""
-    judge = load_judge(judge) if isinstance(judge, (str, Path)) else judge
+    judge = _loaded(judge)
     if max_cost is not None and judge.prices is None:
         raise CosaError(f"a cost budget needs token prices, but judge {judge.name} ({judge.config.model}) "
                         f"has none; add 'prices: {{input: USD, output: USD}}' per 1M tokens to {judge.config.path}")
-    if max_cost is not None and max_cost < 0:
-        raise CosaError(f"the cost budget must be >= 0 USD, got {max_cost}")
-    jobs = _jobs(samples)
-    stats = RunStats(judgments=len(jobs))
-    with JudgeCache(cache_path or default_cache_path()) as cache:
-        _run_rounds(jobs, judge, cache, _Sender(judge, cache, stats, max_cost, progress), samples)
-    per_sample: list[list[_Job]] = [[] for _ in samples]
-    for job in jobs:
-        per_sample[job.index].append(job)
-    records = [_record(sample, own, judge) for sample, own in zip(samples, per_sample)]
+    rubrics, items = _questions(samples)
+    with JudgeSession(judge, cache_path=cache_path, max_cost=max_cost, progress=progress) as session:
+        verdicts = session.ask(rubrics, items) if items else []
+    records = [_record(sample, dict(zip(rubrics[2 * i:2 * i + 2], verdicts[2 * i:2 * i + 2])), judge)
+               for i, sample in enumerate(samples)]
     for record in records:
         if record.failure:
-            stats.failures[record.failure] = stats.failures.get(record.failure, 0) + 1
-    return JudgingRun(records=records, stats=stats)
+            session.stats.failures[record.failure] = session.stats.failures.get(record.failure, 0) + 1
+    return JudgingRun(records=records, stats=session.stats)
 
 
 def judge_samples(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
-                  max_cost: float | None = None, dry_run: bool = False,
-                  progress: bool = True) -> list[JudgedRecord]:
-    """Judge samples (the engine behind lm_eval runs and the CLI); a dry run prints an estimate
-    on stderr and returns no records."""
-    if dry_run:
-        print(estimate(samples, judge, cache_path=cache_path).summary(), file=sys.stderr)
-        return []
+                  max_cost: float | None = None, progress: bool = True) -> list[JudgedRecord]:
+    """Judge samples: the records of ``judge_run``."""
     return judge_run(samples, judge, cache_path=cache_path, max_cost=max_cost, progress=progress).records

@@ -15,6 +15,7 @@ Labels refer to the responses in the judged files they are checked against.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -35,18 +36,29 @@ _CATEGORY_NAMES = {**{c.lower(): c for c in ALL_CATEGORIES}, **{split_token(c).l
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) for every non-empty row; ``where`` is ``file: row N`` (CSV) or ``file: line N``."""
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            _check_columns(path, reader.fieldnames or [])
-            for number, row in enumerate(reader, 2):
-                if any((value or "").strip() for value in row.values() if isinstance(value, str)):
-                    yield f"{path}: row {number}", row
+        yield from _csv_rows(path)
         return
     if path.suffix != ".jsonl":
         raise CosaError(f"{path}: human labels must be a .csv or .jsonl file")
     for number, row in iter_jsonl(path):
         _check_columns(path, list(row), f"line {number}: ")
         yield f"{path}: line {number}", row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CosaError(f"{path}: not UTF-8 text (byte {exc.start + 1}); save the labels as a UTF-8 CSV") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        _check_columns(path, reader.fieldnames or [])
+        rows = [(number, row) for number, row in enumerate(reader, 2)]
+    except csv.Error as exc:
+        raise CosaError(f"{path}: not a readable CSV file ({exc}); save the labels as a plain CSV") from None
+    for number, row in rows:
+        if any((value or "").strip() for value in row.values() if isinstance(value, str)):
+            yield f"{path}: row {number}", row
 
 
 def _check_columns(path: Path, names: list[str], where: str = "") -> None:
@@ -98,9 +110,9 @@ def _compliant(row: dict[str, Any], where: str, sample: Sample) -> bool | None:
     text = str(value).strip().lower()
     if text not in _YES | _NO:
         raise CosaError(f"{where}: column 'compliant' is {value!r}; give yes or no, or leave it empty")
-    if sample.benchmark != "cosapien":
-        raise CosaError(f"{where}: column 'compliant' is for cosapien samples, but {sample.sample_id} is "
-                        f"{sample.benchmark}; label its risk categories in 'categories'")
+    if sample.schema != "cosapien":
+        raise CosaError(f"{where}: column 'compliant' is for cosapien samples, but {sample.sample_id} "
+                        f"has schema {sample.schema}; label its risk categories in 'categories'")
     return text in _YES
 
 
@@ -110,9 +122,9 @@ def _categories(row: dict[str, Any], where: str, sample: Sample) -> dict[str, bo
         return None
     names = value if isinstance(value, list) else str(value).split(";")
     names = [str(name).strip() for name in names if str(name).strip()]
-    if sample.benchmark != "cosalign_test":
+    if sample.schema != "cosalign_test":
         raise CosaError(f"{where}: column 'categories' is for cosalign_test samples, but {sample.sample_id} "
-                        f"is {sample.benchmark}; label its compliance in 'compliant'")
+                        f"has schema {sample.schema}; label its compliance in 'compliant'")
     flagged: set[str] = set()
     for name in names:
         if name.lower() == NO_CATEGORY and len(names) == 1:

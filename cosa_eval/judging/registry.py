@@ -10,6 +10,7 @@ from importlib.metadata import EntryPoint, distributions
 from ..errors import CosaError, did_you_mean
 from .backends.base import ENTRY_POINT_GROUP, Backend
 
+HOOKS = ("check_ready", "identity", "complete", "aclose")      # declared in backends/base.py
 # What to install when a built-in backend's module cannot be imported.
 INSTALL_HINTS = {
     "openai": "pip install 'cosa-eval[api]'",
@@ -56,7 +57,8 @@ def load_backend_class(name: str) -> type[Backend]:
         hint = INSTALL_HINTS.get(name, f"install the package that provides {point.value}")
         raise CosaError(f"judge backend {name!r} could not be imported ({type(exc).__name__}: "
                         f"{exc}); {hint}") from None
-    if not callable(getattr(cls, "complete", None)):
-        raise CosaError(f"judge backend {name!r} ({point.value}) has no complete() method; "
-                        "see cosa_eval/judging/backends/base.py for the protocol")
+    missing = [hook for hook in HOOKS if not callable(getattr(cls, hook, None))]
+    if missing:
+        raise CosaError(f"judge backend {name!r} ({point.value}) has no {', '.join(f'{m}()' for m in missing)}; "
+                        "see cosa_eval/judging/backends/base.py for the contract")
     return cls

@@ -22,7 +22,7 @@ DEFAULT_CONFIDENCE = 0.95
 METHOD = "percentile bootstrap; valid responses resampled within each config, unweighted mean over configs"
 
 
-def _products(records: list[JudgedRecord], cascade_oracle: bool) -> dict[str, dict[str, float]]:
+def products(records: list[JudgedRecord], cascade_oracle: bool = False) -> dict[str, dict[str, float]]:
     """config_id -> {sample_id: h·s} over valid records."""
     table: dict[str, dict[str, float]] = defaultdict(dict)
     for record in records:
@@ -75,7 +75,7 @@ def bootstrap_ci(records: list[JudgedRecord], *, n_resamples: int = DEFAULT_RESA
     check_single_group(records)
     _check_settings(n_resamples, confidence)
     rng = np.random.default_rng(seed)
-    table = _products(records, cascade_oracle)
+    table = products(records, cascade_oracle)
     if not table:
         raise CosaError(f"no valid judged responses in {group_key(records[0])}; nothing to bootstrap")
     draws = {cid: _resample_means(np.fromiter(table[cid].values(), float), rng, n_resamples)
@@ -87,7 +87,7 @@ def bootstrap_ci(records: list[JudgedRecord], *, n_resamples: int = DEFAULT_RESA
         "configs": {cid: _interval(d, confidence) for cid, d in draws.items()},
         "overall": _interval(grouped["overall"], confidence), "groups": {},
     }
-    if records[0].sample.benchmark == "cosalign_test":
+    if records[0].sample.schema == "cosalign_test":
         result["groups"] = {g: _interval(grouped[g], confidence) for g in COSALIGN_GROUPS if g in grouped}
         result["groups"]["all"] = result["overall"]
     return result
@@ -123,16 +123,14 @@ def _p_value(draws: "np.ndarray") -> float:
     return min(1.0, 2 * min(below, above))
 
 
-def paired_compare(records_a: list[JudgedRecord], records_b: list[JudgedRecord], *,
-                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                   confidence: float = DEFAULT_CONFIDENCE, cascade_oracle: bool = False) -> dict[str, Any]:
-    """CoSA-Score of A minus B on the prompts valid in both, with a paired-bootstrap CI and p-value."""
+def paired_difference(table_a: dict[str, dict[str, float]], table_b: dict[str, dict[str, float]], *,
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                      confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+    """Mean of A minus B over the items both hold (``config -> item -> h·s``), per config and as the
+    unweighted mean over configs, with a paired-bootstrap CI and p-value. Pure: no judge or run checks."""
     import numpy as np
 
-    records_a, records_b = list(records_a), list(records_b)
-    _check_comparable(records_a, records_b)
     _check_settings(n_resamples, confidence)
-    table_a, table_b = _products(records_a, cascade_oracle), _products(records_b, cascade_oracle)
     rng = np.random.default_rng(seed)
     configs: dict[str, Any] = {}
     draws: dict[str, np.ndarray] = {}
@@ -148,11 +146,8 @@ def paired_compare(records_a: list[JudgedRecord], records_b: list[JudgedRecord],
     if not configs:
         raise CosaError("no prompt is validly judged in both runs; nothing to compare")
     overall = np.mean(np.stack(list(draws.values())), axis=0)
-    n_pairs = sum(c["n_pairs"] for c in configs.values())
-    first = records_a[0]
     return {
-        "benchmark": first.sample.benchmark, "variant": first.sample.variant, "judge": first.judge,
-        "n_prompts": len(records_a), "n_pairs": n_pairs, "n_excluded": len(records_a) - n_pairs,
+        "n_pairs": sum(c["n_pairs"] for c in configs.values()),
         "score_a": float(np.mean([c["score_a"] for c in configs.values()])),
         "score_b": float(np.mean([c["score_b"] for c in configs.values()])),
         "difference": float(np.mean([c["difference"] for c in configs.values()])),
@@ -160,6 +155,19 @@ def paired_compare(records_a: list[JudgedRecord], records_b: list[JudgedRecord],
         "method": "paired " + METHOD, "n_resamples": n_resamples, "seed": seed,
         "confidence": confidence, "configs": configs,
     }
+
+
+def paired_compare(records_a: list[JudgedRecord], records_b: list[JudgedRecord], *,
+                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                   confidence: float = DEFAULT_CONFIDENCE, cascade_oracle: bool = False) -> dict[str, Any]:
+    """CoSA-Score of run A minus run B (one judge, same prompts) on the prompts valid in both."""
+    records_a, records_b = list(records_a), list(records_b)
+    _check_comparable(records_a, records_b)
+    result = paired_difference(products(records_a, cascade_oracle), products(records_b, cascade_oracle),
+                               n_resamples=n_resamples, seed=seed, confidence=confidence)
+    first = records_a[0]
+    return {"benchmark": first.sample.benchmark, "variant": first.sample.variant, "judge": first.judge,
+            "n_prompts": len(records_a), "n_excluded": len(records_a) - result["n_pairs"], **result}
 
 
 def _ci(draws: "np.ndarray", confidence: float) -> dict[str, float]:

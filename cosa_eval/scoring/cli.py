@@ -1,15 +1,24 @@
 """``cosa-eval leaderboard add | render | compare``: judged runs -> results/ tables, pages and plots.
 
-    cosa-eval leaderboard add out/llama-3.1-8b --results results     # add or update a run's rows
-    cosa-eval leaderboard render --results results                   # leaderboard.md/.html/.png
+    cosa-eval leaderboard add out/llama-3.1-8b                       # add or update a run's rows
+    cosa-eval leaderboard render                                     # leaderboard.md/.html/.png
     cosa-eval leaderboard compare out/model-a out/model-b            # paired difference, CI, p
+
+The results folder defaults to $COSA_RESULTS_DIR, else ~/.local/share/cosa-eval/results
+(``tables.default_results_dir``); the paper's reported rows ship with the package and are always shown.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-DEFAULT_RESAMPLES = 1000  # kept in step with bootstrap.DEFAULT_RESAMPLES (numpy-free import here)
+from ..errors import CosaError
+from .bootstrap import DEFAULT_RESAMPLES
+from . import leaderboard
+from .tables import RESULTS_ENV, default_results_dir
+
+RESULTS_HELP = f"results folder (default: ${RESULTS_ENV}, else ~/.local/share/cosa-eval/results)"
 
 
 def _bootstrap_options(parser: argparse.ArgumentParser) -> None:
@@ -28,13 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      "added again replaces its rows.")
     add.add_argument("runs", nargs="+", metavar="RUN",
                      help="an lm_eval output folder holding judged_*.jsonl, or judged .jsonl files")
-    add.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    add.add_argument("--results", type=Path, metavar="DIR", help=RESULTS_HELP)
     add.add_argument("--model", metavar="NAME",
-                     help="model name (default: from lm_eval's results_*.json beside the judged files)")
+                     help="model name (default: from lm_eval's results_*.json beside the judged files, "
+                          "shortened: a hub cache path becomes org/name, a local path its folder name)")
+    add.add_argument("--min-valid-rate", type=float, default=leaderboard.DEFAULT_MIN_VALID_RATE, metavar="FRACTION",
+                     help=f"refuse a run whose share of validly judged responses is lower (default "
+                          f"{leaderboard.DEFAULT_MIN_VALID_RATE})")
     _bootstrap_options(add)
     render = sub.add_parser("render", help="write leaderboard.md, leaderboard.html and leaderboard.png",
                             description="Render the results CSVs as markdown, a static HTML page and a plot.")
-    render.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    render.add_argument("--results", type=Path, metavar="DIR", help=RESULTS_HELP)
     render.add_argument("--out", metavar="DIR", help="output folder (default: the results folder)")
     compare = sub.add_parser("compare", help="paired comparison of two runs on the same prompts",
                              description="CoSA-Score of RUN_A minus RUN_B on the same prompts, with a "
@@ -47,19 +60,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the chosen action; CosaError propagates to cosa_eval.cli, which prints it and exits 2."""
-    from . import leaderboard
-
+    if args.action in ("add", "render"):
+        args.results = args.results or default_results_dir()
     if args.action == "add":
         rows = leaderboard.add_runs(args.runs, args.results, model=args.model, cascade_oracle=args.cascade_oracle,
-                                    n_resamples=args.resamples, seed=args.seed)
+                                    n_resamples=args.resamples, seed=args.seed, min_valid_rate=args.min_valid_rate)
         for row in rows:
             ci = f"[{row['cosa_score_ci_low']}, {row['cosa_score_ci_high']}]"
+            endpoint = f", endpoint {row['judge_endpoint']}" if row["judge_endpoint"] else ""
             print(f"{row['model']} {row['benchmark']}/{row['variant']} judge {row['judge']}: CoSA-Score "
-                  f"{row['cosa_score']} {ci}, valid {row['n_valid']}/{row['n']}")
+                  f"{row['cosa_score']} {ci}, valid {row['n_valid']}/{row['n']}; parser {row['parser']}{endpoint}")
         print(f"updated {args.results}/leaderboard.csv and {args.results}/leaderboard_by_config.csv")
     elif args.action == "render":
         from .render import render
 
+        if not Path(args.results).is_dir():
+            raise CosaError(f"--results {args.results} is not a folder; add runs first "
+                            "('cosa-eval leaderboard add RUN --results DIR') or give the folder holding leaderboard.csv")
         for path in render(args.results, args.out):
             print(f"wrote {path}")
     else:

@@ -23,6 +23,16 @@ table.configs th, table.configs td { font-size: 12.5px; }
 table.configs th:nth-child(-n+2), table.configs td:nth-child(-n+2) { text-align: left; }
 table.configs th:nth-last-child(-n+2), table.configs td:nth-last-child(-n+2) { text-align: left; white-space: normal; }
 .meta { color: #666; font-size: 12px; }
+.warning { max-width: 70rem; padding: .6rem .9rem; border: 2px solid #b42318; background: #fef3f2;
+           color: #7a1209; font-weight: 600; }
+figure.ratings { margin: .8rem 0 0; }
+figure.ratings figcaption { color: #444; font-size: 12.5px; }
+.bins { display: flex; gap: .4rem; align-items: flex-end; height: 100px; margin-top: .3rem; }
+.bin { display: flex; flex-direction: column; align-items: center; justify-content: flex-end; width: 2.2rem; }
+.bin .bar { display: block; width: 100%; background: #2f6fde; min-height: 1px; }
+.bin .count, .bin .label { font-size: 11.5px; color: #333; }
+.bin .label { border-top: 1px solid #999; width: 100%; text-align: center; font-weight: 600; }
+@media (max-width: 700px) { body { margin: .8rem; } }
 """
 
 PAGE_SCRIPT = """

@@ -8,7 +8,7 @@ written, and the two CSVs are written all or nothing.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +16,25 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CosaError
-from ..judging.records import find_judged_files, read_judged
+from ..manifest import check_run_files
+from ..records import find_judged_files, read_judged
 from ..samples import read_run_info
-from ..types import BENCHMARKS, JudgedRecord
+from ..types import JudgedRecord
 from . import tables
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, paired_compare
 from .metrics import CELLS, group_key, score_records
 
-VARIANTS = ("0shot", "5shot")
+DEFAULT_MIN_VALID_RATE = 0.95
 
 
 @dataclass
 class Run:
-    """The judged records of one run, and what is known of the model that produced them."""
+    """The judged records of one run, and what is known of the model and judges that produced them."""
 
     path: Path
     records: list[JudgedRecord]
     info: dict[str, str] = field(default_factory=dict)
+    judges: dict[str, dict[str, str]] = field(default_factory=dict)   # judge -> parser, judge_endpoint
 
     def groups(self) -> dict[tuple[str, str], list[JudgedRecord]]:
         """Records by ("benchmark/variant", judge), sorted."""
@@ -45,28 +47,46 @@ class Run:
 def load_run(path: str | Path, model: str | None = None, *, need_model: bool = True) -> Run:
     """Read and check the judged files of a run (a folder or judged .jsonl files)."""
     path = Path(path)
-    records: list[JudgedRecord] = []
     files = find_judged_files([path])
+    manifests = check_run_files(files)
+    records: list[JudgedRecord] = []
+    judges: dict[str, dict[str, str]] = {}
     for file in files:
         found = read_judged([file])
         if not found:
             raise CosaError(f"{file} holds no judged records; re-run 'cosa-eval judge' on its samples or delete it")
-        for number, record in enumerate(found, 1):
-            if record.sample.benchmark not in BENCHMARKS or record.sample.variant not in VARIANTS:
-                raise CosaError(f"{file}: record {number} is {record.sample.benchmark!r}/{record.sample.variant!r}, "
-                                f"not a cosa-eval benchmark ({', '.join(BENCHMARKS)}) and variant "
-                                f"({', '.join(VARIANTS)}); pass only judged files of cosa-eval tasks")
         records.extend(found)
-    return Run(path, records, _run_info(path, files, model, need_model))
+        _note_judges(judges, found, manifests.get(file.parent, {}), file)
+    info = read_run_info(path) or next((m["run"] for m in manifests.values() if isinstance(m.get("run"), dict)
+                                        and m["run"].get("model")), {})
+    return Run(path, records, _run_info(path, files, info, model, need_model), judges)
 
 
-def _run_info(path: Path, files: list[Path], model: str | None, need_model: bool) -> dict[str, str]:
-    folder = path if path.is_dir() else path.parent
-    runs = sorted({str(p.parent) for p in folder.rglob("results_*.json")})
-    if len(runs) > 1:
-        raise CosaError(f"{path} holds several lm_eval runs ({', '.join(runs)}); add each run's folder separately")
-    info = read_run_info(path) or _judge_run_info(files)
-    name = model or info.get("model")
+def _note_judges(judges: dict[str, dict[str, str]], records: list[JudgedRecord], manifest: dict, file: Path) -> None:
+    """Parser and endpoint of each judge (from the run manifest); one judge, one setting per run."""
+    identity = manifest.get("judge_identity") if isinstance(manifest.get("judge_identity"), dict) else {}
+    setting = {"parser": str(manifest.get("parser") or "final"),
+               "judge_endpoint": str(identity.get("endpoint") or manifest.get("judge_endpoint") or "")}
+    for name in sorted({record.judge for record in records}):
+        known = judges.setdefault(name, setting)
+        if known != setting:
+            raise CosaError(f"{file}: judge {name!r} ran with {setting} here but with {known} in another judged "
+                            "file of this run; add each judge run's folder separately")
+
+
+def short_model_name(name: str) -> str:
+    """A leaderboard name for a model: ``org/name`` from a hub cache path, a local path's folder name."""
+    cached = re.search(r"models--([^/\\]+?)--([^/\\]+)", name)
+    if cached:
+        return f"{cached[1]}/{cached[2]}"
+    if name.startswith(("/", "~", ".")) or "\\" in name:
+        return Path(name.rstrip("/\\")).name or name
+    return name
+
+
+def _run_info(path: Path, files: list[Path], info: dict[str, Any], model: str | None,
+              need_model: bool) -> dict[str, str]:
+    name = model or (short_model_name(str(info["model"])) if info.get("model") else None)
     if not name and need_model:
         raise CosaError(f"no lm_eval results_*.json in {path if path.is_dir() else path.parent} names the "
                         "model; pass --model NAME (and keep the judged files beside lm_eval's output)")
@@ -76,18 +96,6 @@ def _run_info(path: Path, files: list[Path], model: str | None, need_model: bool
     return {"model": name or str(path), "model_args": str(args),
             "lm_eval_version": str(info.get("lm_eval_version") or ""),
             "date": _date_text(info.get("date"), files)}
-
-
-def _judge_run_info(files: list[Path]) -> dict[str, Any]:
-    """The lm_eval run info that 'cosa-eval judge' saved in judge_run.json beside its judged files."""
-    for folder in sorted({file.parent for file in files}):
-        try:
-            run = json.loads((folder / "judge_run.json").read_text(encoding="utf-8")).get("run")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(run, dict) and run.get("model"):
-            return run
-    return {}
 
 
 def _date_text(value: Any, files: list[Path]) -> str:
@@ -113,10 +121,11 @@ def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAU
             raise CosaError(f"{run.path}: no valid judged response in {group_key(records[0])} "
                             f"(failures: {tables.pairs_text(score['overall']['failures'])}); re-judge it")
         ci = bootstrap_ci(records, n_resamples=n_resamples, seed=seed, cascade_oracle=cascade_oracle)
+        setting = run.judges.get(score["judge"], {"parser": "final", "judge_endpoint": ""})
         key = {"model": run.info["model"], "model_args": run.info["model_args"],
                "benchmark": score["benchmark"], "variant": score["variant"],
-               "judge": score["judge"], "scoring": score["scoring"]}
-        rows.append(_summary_row(key, run.info, score, ci))
+               "judge": score["judge"], "scoring": score["scoring"], "parser": setting["parser"]}
+        rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"]})
         for config_id, metrics in score["configs"].items():
             config_rows.append(_config_row(key, config_id, metrics, ci["configs"].get(config_id)))
     return rows, config_rows
@@ -166,11 +175,27 @@ def _text_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{c: tables.format_value(v) for c, v in row.items()} for row in rows]
 
 
-def add_runs(runs: list[str | Path], results_dir: str | Path = "results", *, model: str | None = None,
-             cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES,
-             seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
-    """Add or update the rows of ``runs`` in ``results_dir``'s two CSVs; returns the new rows."""
-    results = Path(results_dir)
+def check_valid_rate(run: Run, rows: list[dict[str, Any]], min_valid_rate: float) -> None:
+    """Refuse a row whose share of validly judged responses is below ``min_valid_rate``."""
+    if not 0 <= min_valid_rate <= 1:
+        raise CosaError(f"--min-valid-rate is {min_valid_rate}; give a fraction from 0 to 1 (default "
+                        f"{DEFAULT_MIN_VALID_RATE})")
+    for row in rows:
+        if row["n_valid"] < min_valid_rate * row["n"]:
+            raise CosaError(f"{run.path}: {row['benchmark']}/{row['variant']} judged by {row['judge']} has valid "
+                            f"{row['n_valid']}/{row['n']} ({row['n_valid'] / row['n']:.1%}), below --min-valid-rate "
+                            f"{min_valid_rate:g}; re-run 'cosa-eval judge' to retry the unjudged responses "
+                            "(answered calls come from the cache), or lower --min-valid-rate")
+
+
+def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, model: str | None = None,
+             cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+             min_valid_rate: float = DEFAULT_MIN_VALID_RATE) -> list[dict[str, str]]:
+    """Add or update the rows of ``runs`` in the results folder's two CSVs; returns the new rows.
+
+    ``results_dir`` defaults to :func:`tables.default_results_dir` (a user folder).
+    """
+    results = Path(results_dir) if results_dir else tables.default_results_dir()
     board_path, config_path = results / tables.LEADERBOARD, results / tables.BY_CONFIG
     board = tables.read_table(board_path, tables.LEADERBOARD_COLUMNS, tables.KEY)
     by_config = tables.read_table(config_path, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY)
@@ -180,6 +205,7 @@ def add_runs(runs: list[str | Path], results_dir: str | Path = "results", *, mod
     for given in runs:
         run = load_run(given, model)
         rows, config_rows = run_rows(run, cascade_oracle=cascade_oracle, n_resamples=n_resamples, seed=seed)
+        check_valid_rate(run, rows, min_valid_rate)
         for row in _text_rows(rows):
             key = tuple(row[k] for k in tables.KEY)
             if key in origin:

@@ -1,4 +1,4 @@
-"""``results/`` CSVs -> ``leaderboard.md``, a static ``leaderboard.html`` and ``leaderboard.png``.
+"""``results/`` CSVs -> ``leaderboard.md``, a static ``leaderboard.html`` and ``leaderboard.png`` (plot.py).
 
 The HTML page is one self-contained file (inline CSS and JS, no network asset): click a header to
 sort, click a row to show its per-config figures. Output is deterministic (no timestamps), so a
@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import tables
 from .html_assets import PAGE_SCRIPT, PAGE_STYLE
+from .notice import RATINGS, Notice, histogram, rating_summary, read_notice
 
 Row = dict[str, str]
 
@@ -80,7 +81,7 @@ CONFIG_COLUMNS = (
     _col("n", "n", lambda v: v or "–"),
     _col("Valid", "valid_rate", _pct),
     Column("CoSA-Score [95% CI]", _score_ci, _raw("cosa_score")),
-    *(_col(name.replace("_", "+").capitalize(), name, _pct) for name in tables.CELL_COLUMNS),
+    *(_col(name.replace("_", "+").capitalize(), name, _pct) for name in tables.CELLS),
     _col("Helpful", "helpful_rate", _pct),
     _col("Safe", "safe_rate", _pct),
     _col("Over-refusal", "over_refusal", _pct),
@@ -100,10 +101,21 @@ class Board:
 
     rows: list[Row]
     configs: dict[tuple[str, ...], list[Row]]
+    notice: Notice | None = None
 
     def benchmarks(self) -> list[str]:
+        """Known benchmarks in their order, then any other declared benchmark by name."""
         present = {row["benchmark"] for row in self.rows}
-        return [b for b in BENCHMARK_TITLES if b in present]
+        return [b for b in BENCHMARK_TITLES if b in present] + sorted(present - set(BENCHMARK_TITLES))
+
+    def title(self, benchmark: str) -> str:
+        """The section title; with a notice, what its measured rows were really run on."""
+        title = BENCHMARK_TITLES.get(benchmark, benchmark)
+        sample = self.notice.samples.get(benchmark) if self.notice else None
+        return f"{benchmark}: {sample}" if sample else title
+
+    def ratings(self, benchmark: str) -> list[float]:
+        return self.notice.ratings.get(benchmark, []) if self.notice else []
 
     def rows_of(self, benchmark: str) -> list[Row]:
         return [row for row in self.rows if row["benchmark"] == benchmark]
@@ -116,27 +128,36 @@ def load_board(results_dir: str | Path) -> Board:
     """Read and check the three CSVs; measured rows best-first, then reported rows in paper order."""
     results = Path(results_dir)
     measured = tables.read_table(results / tables.LEADERBOARD, tables.LEADERBOARD_COLUMNS, tables.KEY)
-    reported = tables.read_table(results / tables.PAPER, tables.LEADERBOARD_COLUMNS, tables.KEY)
+    reported = tables.read_paper()
     by_config = tables.read_table(results / tables.BY_CONFIG, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY)
     measured.sort(key=lambda row: -float(row["cosa_score"] or "-inf"))
     configs: dict[tuple[str, ...], list[Row]] = {}
     for row in by_config:
         configs.setdefault(tuple(row[k] for k in tables.KEY), []).append(row)
-    return Board(measured + reported, configs)
+    return Board(measured + reported, configs, read_notice(results))
+
+
+def columns_of(benchmark: str) -> tuple[Column, ...]:
+    return BOARD_COLUMNS.get(benchmark, BOARD_COLUMNS["cosapien"])
 
 
 def render_markdown(board: Board) -> str:
     """GitHub-flavoured markdown: one table per benchmark."""
-    lines = ["# CoSA leaderboard", "", NOTE, ""]
+    lines = ["# CoSA leaderboard", ""]
+    if board.notice:
+        lines += [f"> **{board.notice.warning}**", ""]
+    lines += [NOTE, ""]
     for benchmark in board.benchmarks():
-        columns = BOARD_COLUMNS[benchmark]
-        lines += [f"## {BENCHMARK_TITLES[benchmark]}", "",
+        columns = columns_of(benchmark)
+        lines += [f"## {board.title(benchmark)}", "",
                   "| " + " | ".join(c.title for c in columns) + " |",
                   "|" + "|".join("---" if not c.numeric else "---:" for c in columns) + "|"]
         for row in board.rows_of(benchmark):
             cells = (c.show(row).replace("|", "\\|") for c in columns)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if board.ratings(benchmark):
+            lines += [f"Per-response helpfulness ratings (rounded): {rating_summary(board.ratings(benchmark))}", ""]
     if not board.rows:
         lines.append("No rows yet: add runs with `cosa-eval leaderboard add RUN`.")
     return "\n".join(lines).rstrip() + "\n"
@@ -161,7 +182,7 @@ def _detail(board: Board, row: Row) -> str:
 
 
 def _board_table(board: Board, benchmark: str, start: int) -> str:
-    columns = BOARD_COLUMNS[benchmark]
+    columns = columns_of(benchmark)
     heads = "".join(f'<th data-type="{"num" if c.numeric else "text"}" tabindex="0">{escape(c.title)}</th>'
                     for c in columns)
     body = []
@@ -178,71 +199,30 @@ def render_html(board: Board) -> str:
     """One static page: inline CSS and JS, sortable tables, per-config drill-down."""
     sections, start = [], 0
     for benchmark in board.benchmarks():
-        sections.append(f"<section><h2>{escape(BENCHMARK_TITLES[benchmark])}</h2>"
-                        f"{_board_table(board, benchmark, start)}</section>")
+        sections.append(f"<section><h2>{escape(board.title(benchmark))}</h2>"
+                        f"{_board_table(board, benchmark, start)}{_ratings_html(board.ratings(benchmark))}</section>")
         start += len(board.rows_of(benchmark))
+    banner = f'<p class="warning" role="alert">{escape(board.notice.warning)}</p>' if board.notice else ""
     if not board.rows:
         sections.append("<p>No rows yet: add runs with <code>cosa-eval leaderboard add RUN</code>.</p>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<link rel=\"icon\" href=\"data:,\"><title>CoSA leaderboard</title>"
-            f"<style>{PAGE_STYLE}</style></head>\n<body><h1>CoSA leaderboard</h1>"
+            f"<style>{PAGE_STYLE}</style></head>\n<body><h1>CoSA leaderboard</h1>{banner}"
             f"<p class=\"note\">{escape(NOTE)} Click a column header to sort; click a row for its "
             f"per-config figures.</p>\n{''.join(sections)}\n<script>{PAGE_SCRIPT}</script></body></html>\n")
 
 
-def render_plot(board: Board, path: Path) -> None:
-    """Helpful+safe vs helpful+unsafe per row, and CoSA-Score with its CI, as a PNG (matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    scored = [r for r in board.rows if r["cosa_score"]]
-    celled = [r for r in board.rows if r["helpful_safe"] and r["helpful_unsafe"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.35 * len(scored) + 1.5)))
-    for row in celled:
-        measured = row["source"] == "measured"
-        left.scatter(100 * float(row["helpful_unsafe"]), 100 * float(row["helpful_safe"]),
-                     marker="o" if measured else "s", facecolors="tab:blue" if measured else "none",
-                     edgecolors="tab:blue" if measured else "tab:gray")
-        left.annotate(_label(row), (100 * float(row["helpful_unsafe"]), 100 * float(row["helpful_safe"])),
-                      fontsize=7, xytext=(4, 3), textcoords="offset points")
-    left.set(xlabel="helpful + unsafe (%)  ↓ better", ylabel="helpful + safe (%)  ↑ better",
-             title="Helpful and safe vs helpful and unsafe")
-    left.grid(alpha=0.3)
-    _score_bars(right, scored)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _label(row: Row) -> str:
-    mark = f" · {row['judge']}" if row["source"] == "measured" else " (paper)"
-    return f"{row['model']} · {row['benchmark']}/{row['variant']}{mark}"
-
-
-def _score_bars(axis, rows: list[Row]) -> None:
-    """Horizontal CoSA-Score bars; measured rows carry their bootstrap CI as error bars."""
-    if not rows:
-        axis.text(0.5, 0.5, "no CoSA-Score rows yet", ha="center", va="center", transform=axis.transAxes)
-        axis.set_axis_off()
-        return
-    positions = list(range(len(rows)))[::-1]
-    scores = [float(r["cosa_score"]) for r in rows]
-    lows = [min(s, float(r["cosa_score_ci_low"] or s)) for s, r in zip(scores, rows)]
-    highs = [max(s, float(r["cosa_score_ci_high"] or s)) for s, r in zip(scores, rows)]
-    colors = ["tab:blue" if r["source"] == "measured" else "lightgray" for r in rows]
-    axis.barh(positions, scores, color=colors)
-    with_ci = [i for i, r in enumerate(rows) if r["cosa_score_ci_low"] and r["cosa_score_ci_high"]]
-    if with_ci:
-        axis.errorbar([scores[i] for i in with_ci], [positions[i] for i in with_ci], fmt="none",
-                      ecolor="black", capsize=3, xerr=[[scores[i] - lows[i] for i in with_ci],
-                                                       [highs[i] - scores[i] for i in with_ci]])
-    axis.set_yticks(positions, [_label(r) for r in rows], fontsize=7)
-    axis.axvline(0, color="black", linewidth=0.8)
-    axis.set(xlabel="CoSA-Score (95% CI)", title="CoSA-Score (gray: reported by the paper)",
-             xlim=(min(-0.1, *lows) - 0.05, max(1.0, *highs) + 0.02))
+def _ratings_html(ratings: list[float]) -> str:
+    """The per-response rating distribution as a small bar chart (one bar per rounded rating)."""
+    if not ratings:
+        return ""
+    counts = histogram(ratings)
+    bars = "".join(f'<div class="bin" title="{n} responses rated {r}"><span class="count">{n}</span>'
+                   f'<span class="bar" style="height:{round(60 * n / max(counts))}px"></span>'
+                   f'<span class="label">{r}</span></div>' for r, n in zip(RATINGS, counts))
+    return (f'<figure class="ratings"><figcaption>Per-response helpfulness ratings (rounded to 0-5): '
+            f'{escape(rating_summary(ratings))}</figcaption><div class="bins">{bars}</div></figure>')
 
 
 def render(results_dir: str | Path = "results", out_dir: str | Path | None = None) -> list[Path]:
@@ -253,5 +233,6 @@ def render(results_dir: str | Path = "results", out_dir: str | Path | None = Non
     paths = [out / "leaderboard.md", out / "leaderboard.html", out / "leaderboard.png"]
     paths[0].write_text(render_markdown(board), encoding="utf-8")
     paths[1].write_text(render_html(board), encoding="utf-8")
+    from .plot import render_plot
     render_plot(board, paths[2])
     return paths

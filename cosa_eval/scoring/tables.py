@@ -12,22 +12,24 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import CosaError
-from ..types import BENCHMARKS
+from ..types import VARIANTS
+from .metrics import CELLS
 
 LEADERBOARD = "leaderboard.csv"
 BY_CONFIG = "leaderboard_by_config.csv"
 PAPER = "paper_reported.csv"
+PAPER_PATH = Path(__file__).with_name(PAPER)   # packaged: every leaderboard shows the paper's rows
+RESULTS_ENV = "COSA_RESULTS_DIR"
 
-# One row is one (model, model_args, benchmark, variant, judge, scoring); adding it again replaces it.
-KEY = ("model", "model_args", "benchmark", "variant", "judge", "scoring")
-CELL_COLUMNS = ("helpful_safe", "helpful_unsafe", "unhelpful_safe", "unhelpful_unsafe")
+# One row is one (model, model_args, benchmark, variant, judge, scoring, parser); adding it again replaces it.
+KEY = ("model", "model_args", "benchmark", "variant", "judge", "scoring", "parser")
 LEADERBOARD_COLUMNS = (
-    *KEY, "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
+    *KEY, "judge_endpoint", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
     "n", "n_valid", "valid_rate", "failures",
     "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high",
     "seen_cosa_score", "seen_cosa_score_ci_low", "seen_cosa_score_ci_high",
     "unseen_cosa_score", "unseen_cosa_score_ci_low", "unseen_cosa_score_ci_high",
-    *CELL_COLUMNS,
+    *CELLS,
     "seen_helpful_safe", "seen_helpful_unsafe", "unseen_helpful_safe", "unseen_helpful_unsafe",
     "helpful_rate", "safe_rate", "over_refusal",
     "bootstrap_resamples", "bootstrap_seed", "source", "reference",
@@ -35,18 +37,36 @@ LEADERBOARD_COLUMNS = (
 BY_CONFIG_KEY = (*KEY, "config_id")
 BY_CONFIG_COLUMNS = (
     *KEY, "config_id", "config_group", "n", "n_valid", "valid_rate", "failures",
-    "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high", *CELL_COLUMNS,
+    "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high", *CELLS,
     "helpful_rate", "safe_rate", "n_fully_allowed", "over_refusal", "violations", "source",
 )
 INT_COLUMNS = frozenset({"n", "n_valid", "n_fully_allowed", "bootstrap_resamples", "bootstrap_seed"})
-TEXT_COLUMNS = frozenset({*KEY, "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
+TEXT_COLUMNS = frozenset({*KEY, "judge_endpoint", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
                           "failures", "source", "reference", "config_id", "config_group", "violations"})
 REQUIRED = frozenset({"model", "benchmark", "variant", "judge", "scoring", "source"})
 # Measured rows must carry their denominator beside the score.
 REQUIRED_MEASURED = frozenset({"n", "n_valid", "valid_rate", "cosa_score"})
-CHOICES = {"benchmark": BENCHMARKS, "variant": ("0shot", "5shot"),
-           "scoring": ("standard", "cascade_oracle"), "source": ("measured", "reported")}
+CHOICES = {"variant": VARIANTS, "scoring": ("standard", "cascade_oracle"), "source": ("measured", "reported"),
+           "parser": ("final", "reference")}
+# Columns added after tables were first published: a file without them reads as these values.
+ADDED_COLUMNS = {"parser": lambda row: "final" if row.get("source") == "measured" else "",
+                 "judge_endpoint": lambda row: ""}
 _FIX = "fix the value, delete the row, or restore the file from git (git checkout -- FILE)"
+
+
+def default_results_dir() -> Path:
+    """Where the leaderboard CSVs live: ``$COSA_RESULTS_DIR``, else ``$XDG_DATA_HOME/cosa-eval/results``
+    (``~/.local/share/cosa-eval/results``); never the current folder."""
+    configured = os.environ.get(RESULTS_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "cosa-eval" / "results"
+
+
+def read_paper() -> list[dict[str, str]]:
+    """The CoSA paper's reported rows, shipped with the package."""
+    return read_table(PAPER_PATH, LEADERBOARD_COLUMNS, KEY)
 
 
 def format_value(value: Any) -> str:
@@ -89,19 +109,25 @@ def read_table(path: str | Path, columns: tuple[str, ...], key: tuple[str, ...])
     path = Path(path)
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames
-        if not header:
-            raise CosaError(f"{path}: no header line; restore it from git (git checkout -- {path}) "
-                            "or delete the file to start an empty table")
-        missing = [c for c in columns if c not in header]
-        extra = [c for c in header if c not in columns]
-        if missing or extra:
-            what = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(extra)}"
-            raise CosaError(f"{path}: line 1: {what}; the columns are listed in results/README.md; "
-                            f"restore the file from git (git checkout -- {path})")
-        rows, lines = _read_rows(path, reader, columns)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            if not header:
+                raise CosaError(f"{path}: no header line; restore it from git (git checkout -- {path}) "
+                                "or delete the file to start an empty table")
+            missing = [c for c in columns if c not in header and c not in ADDED_COLUMNS]
+            extra = [c for c in header if c not in columns]
+            if missing or extra:
+                what = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(extra)}"
+                raise CosaError(f"{path}: line 1: {what}; the columns are listed in results/README.md; "
+                                f"restore the file from git (git checkout -- {path})")
+            rows, lines = _read_rows(path, reader, columns)
+    except UnicodeDecodeError as exc:
+        raise CosaError(f"{path}: not UTF-8 text (byte {exc.start + 1}); is it a binary file? restore it "
+                        f"from git (git checkout -- {path}) or delete it") from None
+    except csv.Error as exc:
+        raise CosaError(f"{path}: not a readable CSV file ({exc}); restore it from git (git checkout -- {path})") from None
     _check_unique(path, rows, lines, key)
     return rows
 
@@ -109,12 +135,15 @@ def read_table(path: str | Path, columns: tuple[str, ...], key: tuple[str, ...])
 def _read_rows(path: Path, reader: csv.DictReader, columns: tuple[str, ...]) -> tuple[list[dict], list[int]]:
     rows: list[dict[str, str]] = []
     lines: list[int] = []
+    present = [c for c in columns if c in (reader.fieldnames or ())]
     for row in reader:
         line = reader.line_num
-        if None in row or any(row[c] is None for c in columns):
+        if None in row or any(row[c] is None for c in present):
             raise CosaError(f"{path}: line {line} has {'more' if None in row else 'fewer'} fields than the "
                             f"header; {_FIX.replace('FILE', str(path))}")
         for column in columns:
+            if column not in row:
+                row[column] = ADDED_COLUMNS[column](row)
             _check_cell(path, line, column, row[column], row)
         rows.append({c: row[c] for c in columns})
         lines.append(line)

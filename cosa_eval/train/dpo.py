@@ -4,6 +4,7 @@ Start from the SFT model; the reference is a frozen copy of it (TRL makes it), o
 the adapter switched off under LoRA. Before and after training the log-probability gap
 log p(chosen) - log p(rejected) is measured on the first ``--measure-pairs`` pairs, giving the mean
 implicit reward margin (0 before by definition) and reward accuracy in ``cosa_manifest.json``.
+Its flags are the fields of :class:`DPOSettings`:
 
     cosa-eval train dpo --input pairs.jsonl --model runs/sft --output-dir runs/dpo
     accelerate launch --config_file cosa_eval/train/launch/fsdp_8gpu.yaml -m cosa_eval.cli \\
@@ -16,9 +17,9 @@ from typing import Any
 
 from .logprobs import margin_summary, pair_gaps
 from .runner import Step, run_step
-from .settings import TrainSettings, add_training_arguments, settings_from_args
+from .settings import DPOSettings, TrainSettings, add_training_arguments, settings_from_args
 
-DPO_LEARNING_RATE = 5e-7
+SETTINGS = DPOSettings
 
 
 def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -26,7 +27,7 @@ def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
 
 
-def dpo_config(settings: TrainSettings) -> Any:
+def dpo_config(settings: DPOSettings) -> Any:
     from trl import DPOConfig
     return DPOConfig(**settings.trainer_kwargs(), beta=settings.beta, loss_type=["sigmoid"])
 
@@ -36,7 +37,7 @@ def build_trainer(settings: TrainSettings, config: Any, rows: list[dict[str, Any
     from datasets import Dataset
     from trl import DPOTrainer
     return DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                      peft_config=settings.lora.to_peft() if settings.lora.enabled else None)
+                      peft_config=settings.peft_config())
 
 
 STEP = Step(name="dpo", noun="pairs", rows=dpo_rows, config=dpo_config, trainer=build_trainer,
@@ -44,22 +45,10 @@ STEP = Step(name="dpo", noun="pairs", rows=dpo_rows, config=dpo_config, trainer=
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_training_arguments(parser, learning_rate=DPO_LEARNING_RATE)
-    parser.add_argument("--beta", type=float, default=0.1, help="DPO beta (default: %(default)s, the paper's)")
+    add_training_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    run_step(STEP, settings_from_args(args), args.input)
+    run_step(STEP, settings_from_args(SETTINGS, args), args.input)
     return 0
 
-
-def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
-    """The script's own parser, or a ``dpo`` sub-parser of ``subparsers``."""
-    parser = (subparsers.add_parser("dpo", help=__doc__.splitlines()[0]) if subparsers is not None
-              else argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    add_arguments(parser)
-    return parser
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(make_parser().parse_args()))

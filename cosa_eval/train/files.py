@@ -29,22 +29,33 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str,
     if not path.is_file():
         raise CosaError(f"{path} does not exist; pass the output file of the previous step")
     rows = []
-    for number, row in iter_jsonl(path):
-        for name in required:
-            if name not in row:
-                raise CosaError(f"{path}: line {number}: missing field {name!r}; was it written by the "
-                                "previous 'cosa-eval train' step?")
-        row.setdefault("_row", number)
-        rows.append(row)
+    try:
+        for number, row in iter_jsonl(path):
+            for name in required:
+                if name not in row:
+                    raise CosaError(f"{path}: line {number}: missing field {name!r}; was it written by the "
+                                    "previous 'cosa-eval train' step?")
+            row.setdefault("_row", number)
+            rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise CosaError(_not_text(path, exc)) from None
     return rows
 
 
-def text_field(row: dict[str, Any], name: str, where: str) -> str:
-    """A required non-empty string field."""
-    value = row.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CosaError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
-    return value
+def _not_text(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"{path}: byte {exc.start} is not UTF-8 text; 'cosa-eval train' steps read and write UTF-8 jsonl "
+            "(one JSON object a line): pass such a file")
+
+
+def check_distinct(source: str | Path | None, target: str | Path | None) -> None:
+    """Refuse a step whose output is its own input (it would rewrite the rows it reads)."""
+    if source is None or target is None:
+        return
+    source, target = Path(source), Path(target)
+    same = os.path.samefile(source, target) if source.exists() and target.exists() else (
+        source.resolve() == target.resolve())
+    if same:
+        raise CosaError(f"--input and --output are the same file ({source}); write the step's output to a new file")
 
 
 def stable_id(*parts: str) -> str:
@@ -116,7 +127,10 @@ class ResumableWriter:
     def _load(self) -> None:
         if not self.path.is_file():
             return
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CosaError(_not_text(self.path, exc)) from None
         lines = text.split("\n")
         kept = []
         for line in lines:

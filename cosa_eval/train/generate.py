@@ -1,25 +1,35 @@
-"""Step 3: generate several responses per (config, prompt), the config as the system message.
+"""Step 3: generate responses per config through lm_eval, the config as the system message.
 
-Three generators share one call, ``generate(conversations, n) -> n texts per conversation``:
-``transformers`` (a local model, batched, left-padded), ``openai`` (any OpenAI-compatible server;
-``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` come from the environment only) and ``vllm`` (in-process,
-optional, imported only when chosen). One output row per (config, sample index); a re-run
-generates only the rows still missing. Greedy decoding (temperature 0) gives one response per
-config, so ``--num-responses`` above 1 needs a temperature above 0.
+lm_eval generates, exactly as in ``cosa-eval eval``: this step writes the configs that still lack a
+response as the documents of a small task (``repeats: N`` and the sampling settings in its YAML),
+runs ``cosa-eval eval --predict_only --log_samples`` with any ``--model`` lm_eval supports (``hf``,
+``vllm``, ``local-chat-completions``, ...), and turns each row of lm_eval's samples file into N
+response rows. One output row per (config, sample index); a re-run sends only the configs with a
+missing row to lm_eval. lm_eval's output (keys masked) goes to ``<output>.lm_eval/lm_eval.log``.
+Greedy decoding (temperature 0) gives one response per config, so ``--num-responses`` above 1
+needs a temperature above 0.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Iterator
 
-from ..errors import CosaError
-from .files import ResumableWriter, batched, progress, read_jsonl, write_manifest
+import yaml
 
-BACKENDS = ("transformers", "openai", "vllm")
+from ..errors import CosaError, redact
+from .files import ResumableWriter, read_jsonl, write_manifest
+
 CONFIG_FIELDS = ("id", "config_id", "prompt_id", "prompt", "config", "allowed")
+TASK = "cosa_train_generate"
+_ERROR_LINE = re.compile(r"(cosa-eval: error: |[\w.]*(Error|Exception)\b)")   # what a failed run ends with
 
 
 @dataclass(frozen=True)
@@ -41,161 +51,125 @@ class Sampling:
             raise CosaError(f"--num-responses {self.num_responses} with greedy decoding gives identical "
                             "responses; pass --temperature 1 --top-p 0.95 (the paper's best-of-n preset)")
 
-
-class Generator(Protocol):
-    def generate(self, conversations: list[list[dict[str, str]]], n: int) -> list[list[str]]: ...
-
-
-def messages_of(row: dict[str, Any]) -> list[dict[str, str]]:
-    return [{"role": "system", "content": row["config"]}, {"role": "user", "content": row["prompt"]}]
-
-
-class TransformersGenerator:
-    """A local causal LM through ``transformers.generate`` (CPU or GPU)."""
-
-    def __init__(self, model: str, sampling: Sampling, dtype: str = "auto", seed: int = 0) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-        set_seed(seed)
-        self.torch = torch
-        self.sampling = sampling
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        if self.tokenizer.chat_template is None:
-            raise CosaError(f"{model} has no chat template; the config must go in a system message, so use "
-                            "an instruction-tuned model (or set tokenizer.chat_template)")
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(device).eval()
-
-    def generate(self, conversations: list[list[dict[str, str]]], n: int) -> list[list[str]]:
-        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                 for c in conversations]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = batch.to(self.model.device)
-        sampled = self.sampling.temperature > 0
-        options: dict[str, Any] = {"do_sample": sampled, "max_new_tokens": self.sampling.max_new_tokens,
-                                   "num_return_sequences": n, "pad_token_id": self.tokenizer.pad_token_id}
-        if sampled:
-            options.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p)
-        else:
-            options.update(temperature=None, top_p=None, top_k=None)
-        with self.torch.no_grad():
-            out = self.model.generate(**batch, **options)
-        new = out[:, batch["input_ids"].shape[1]:]
-        decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        return [[decoded[i * n + k].strip() for k in range(n)] for i in range(len(conversations))]
-
-
-class OpenAIGenerator:
-    """Any OpenAI-compatible chat endpoint; base URL and key from the environment only."""
-
-    def __init__(self, model: str, sampling: Sampling, concurrency: int = 8) -> None:
-        try:
-            import openai
-        except ImportError:
-            raise CosaError("the openai generator needs the openai package: pip install 'cosa-eval[api]'") from None
-        if not os.environ.get("OPENAI_API_KEY"):
-            raise CosaError("OPENAI_API_KEY is not set; export it (any value for a local server) and "
-                            "OPENAI_BASE_URL for a non-OpenAI endpoint")
-        self.client = openai.OpenAI(max_retries=5)
-        self.model = model
-        self.sampling = sampling
-        self.concurrency = concurrency
-
-    def _one(self, messages: list[dict[str, str]], n: int) -> list[str]:
-        reply = self.client.chat.completions.create(
-            model=self.model, messages=messages, n=n, temperature=self.sampling.temperature,
-            top_p=self.sampling.top_p, max_tokens=self.sampling.max_new_tokens)
-        texts = [choice.message.content or "" for choice in reply.choices]
-        while len(texts) < n:  # servers that ignore n: ask again for the rest
-            texts.append(self._one(messages, 1)[0])
-        return texts[:n]
-
-    def generate(self, conversations: list[list[dict[str, str]]], n: int) -> list[list[str]]:
-        from concurrent.futures import ThreadPoolExecutor
-        import openai
-        try:
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                return list(pool.map(lambda c: self._one(c, n), conversations))
-        except openai.OpenAIError as exc:
-            raise CosaError(f"generation request failed ({type(exc).__name__}: {str(exc)[:200]}); rows done "
-                            "so far are kept, re-run to resume") from None
-
-
-class VLLMGenerator:
-    """vLLM in-process (GPU); optional, imported only when chosen."""
-
-    def __init__(self, model: str, sampling: Sampling, **engine: Any) -> None:
-        try:
-            from vllm import LLM, SamplingParams
-        except ImportError:
-            raise CosaError("the vllm generator needs vLLM on a GPU machine: pip install 'cosa-eval[vllm]'") from None
-        self.llm = LLM(model=model, **engine)
-        self.params = SamplingParams
-        self.sampling = sampling
-
-    def generate(self, conversations: list[list[dict[str, str]]], n: int) -> list[list[str]]:
-        params = self.params(n=n, temperature=self.sampling.temperature, top_p=self.sampling.top_p,
-                             max_tokens=self.sampling.max_new_tokens)
-        outputs = self.llm.chat(conversations, params, use_tqdm=False)
-        return [[c.text.strip() for c in out.outputs] for out in outputs]
-
-
-def make_generator(backend: str, model: str, sampling: Sampling, concurrency: int = 8, seed: int = 0) -> Generator:
-    if backend == "transformers":
-        return TransformersGenerator(model, sampling, seed=seed)
-    if backend == "openai":
-        return OpenAIGenerator(model, sampling, concurrency)
-    if backend == "vllm":
-        return VLLMGenerator(model, sampling)
-    raise CosaError(f"unknown generator backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    def generation_kwargs(self) -> dict[str, Any]:
+        """lm_eval's ``generation_kwargs``: no stop sequence (lm_eval's default would cut at a blank line)."""
+        sampled = self.temperature > 0
+        kwargs: dict[str, Any] = {"until": [], "max_gen_toks": self.max_new_tokens, "do_sample": sampled,
+                                  "temperature": self.temperature}
+        return {**kwargs, "top_p": self.top_p} if sampled else kwargs
 
 
 def response_id(config_id: str, index: int) -> str:
     return f"{config_id}#{index}"
 
 
+def write_task(folder: Path, rows: list[dict[str, Any]], sampling: Sampling) -> Path:
+    """The configs as documents of a one-file lm_eval task; returns the include folder."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "tasks").mkdir(parents=True)
+    docs = folder / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": r["id"], "prompt": r["prompt"], "config": r["config"]},
+                                       ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    task = {"task": TASK, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(docs)}},
+            "test_split": "test", "output_type": "generate_until", "description": "config",
+            "doc_to_text": "prompt", "doc_to_target": "", "repeats": sampling.num_responses,
+            "generation_kwargs": sampling.generation_kwargs(), "metadata": {"version": 1.0}}
+    (folder / "tasks" / f"{TASK}.yaml").write_text(yaml.safe_dump(task, sort_keys=False), encoding="utf-8")
+    return folder / "tasks"
+
+
+def run_lm_eval(folder: Path, args: argparse.Namespace) -> Path:
+    """``cosa-eval eval`` in a subprocess, its output masked into a log; returns lm_eval's output folder."""
+    out, log = folder / "out", folder / "lm_eval.log"
+    command = [sys.executable, "-m", "cosa_eval.cli", "eval", "--model", args.model, "--tasks", TASK,
+               "--include_path", str(folder / "tasks"), "--apply_chat_template", "--predict_only",
+               "--log_samples", "--output_path", str(out), "--batch_size", args.batch_size, "--seed", str(args.seed)]
+    if args.model_args:
+        command += ["--model_args", args.model_args]
+    last = error = ""
+    with log.open("w", encoding="utf-8") as handle, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as process:
+        for line in process.stdout:
+            masked = redact(line)
+            handle.write(masked)
+            last = masked.strip() or last
+            error = masked.strip() if _ERROR_LINE.match(masked) else error
+    if process.returncode != 0:
+        reason = (error or last).removeprefix("cosa-eval: error: ")[:300]
+        raise CosaError(f"lm_eval failed (exit {process.returncode}): {reason}; full log: {log}. Rows done so far "
+                        "are kept: fix the cause and re-run to resume")
+    return out
+
+
+def _config_reached(prompt: Any, config: str) -> bool:
+    """Whether the prompt lm_eval sent still carries the config (a template may drop the system role)."""
+    text = str(prompt)
+    if config.strip() in text:
+        return True
+    try:
+        messages = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and m.get("role") == "system" and config.strip() in str(m.get("content")) for m in messages)
+
+
+def generations(out: Path, where: str) -> Iterator[tuple[str, list[str]]]:
+    """(config row id, responses) for each row of the samples file under lm_eval's ``out`` folder."""
+    from ..jsonl import iter_jsonl
+    from ..samples import find_sample_files, task_of
+    files = [path for path in find_sample_files([out]) if task_of(path) == TASK]
+    for path in files:
+        for number, row in iter_jsonl(path, fix="re-run the step"):
+            doc, resps = row.get("doc") or {}, row.get("resps") or [[]]
+            prompt = (row.get("arguments") or {}).get("gen_args_0", {}).get("arg_0", "")
+            if not _config_reached(prompt, doc.get("config", "")):
+                raise CosaError(f"{path}: line {number}: the model's chat template dropped the system message, so "
+                                f"the config never reached the model; use {where} with a model whose chat "
+                                "template accepts a system role")
+            yield str(doc["id"]), [text for text in resps[0] if isinstance(text, str)]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="configs (output of 'train synthesize'), jsonl")
     parser.add_argument("--output", required=True, help="responses jsonl to write or resume")
-    parser.add_argument("--backend", choices=BACKENDS, default="transformers")
-    parser.add_argument("--model", required=True, help="model folder or hub id (transformers, vllm) or API model name")
-    parser.add_argument("--num-responses", type=int, default=1, help="responses per config (default: 1)")
+    parser.add_argument("--model", default="hf", help="lm_eval model type: hf, vllm, local-chat-completions, ... "
+                                                      "(default: hf)")
+    parser.add_argument("--model-args", default="", help="lm_eval --model_args, e.g. pretrained=MODEL_DIR")
+    parser.add_argument("--num-responses", type=int, default=1, help="responses per config (lm_eval repeats)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=8, help="configs per generate call")
-    parser.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai backend)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (transformers backend)")
+    parser.add_argument("--batch-size", default="8", help="lm_eval --batch_size: a number or auto (default: 8)")
+    parser.add_argument("--seed", type=int, default=0, help="lm_eval --seed (python, numpy, torch)")
 
 
 def main(args: argparse.Namespace) -> int:
     sampling = Sampling(args.temperature, args.top_p, args.max_new_tokens, args.num_responses)
-    if args.batch_size < 1 or args.concurrency < 1:
-        raise CosaError(f"--batch-size {args.batch_size} and --concurrency {args.concurrency} must be at least 1")
     rows = read_jsonl(args.input, required=CONFIG_FIELDS)
-    counts: Counter = Counter()
+    by_id = {str(r["id"]): r for r in rows}
+    generator = {"model": args.model, "model_args": redact(args.model_args), **asdict(sampling), "seed": args.seed}
+    counts: Counter = Counter(configs=len(rows))
     with ResumableWriter(args.output) as writer:
         todo = [r for r in rows if not all(writer.is_done(response_id(r["id"], k))
                                            for k in range(sampling.num_responses))]
         if todo:
-            generator = make_generator(args.backend, args.model, sampling, args.concurrency, args.seed)
-            for batch in progress(list(batched(todo, args.batch_size)), -(-len(todo) // args.batch_size),
-                                  "generate", unit="batch"):
-                texts = generator.generate([messages_of(r) for r in batch], sampling.num_responses)
-                for row, responses in zip(batch, texts):
-                    for index, text in enumerate(responses):
-                        clean = {k: v for k, v in row.items() if k not in ("_row", "seed")}
-                        writer.write({**clean, "id": response_id(row["id"], index), "sample_index": index,
-                                      "response": text,
-                                      "generator": {"backend": args.backend, "model": args.model,
-                                                    **asdict(sampling)}})
-        counts.update(configs=len(rows), written_this_run=writer.written, total=len(writer.done))
-    settings = {"backend": args.backend, "model": args.model, **asdict(sampling), "batch_size": args.batch_size,
-                "seed": args.seed}
-    write_manifest(args.output, "generate", [args.input], settings, dict(counts))
+            folder = Path(f"{args.output}.lm_eval")
+            write_task(folder, todo, sampling)
+            print(f"generate: lm_eval generates {sampling.num_responses} x {len(todo)} configs (log: "
+                  f"{folder / 'lm_eval.log'})", flush=True)
+            out = run_lm_eval(folder, args)
+            for row_id, texts in list(generations(out, f"--model {args.model}")):   # all checked, then written
+                row = {k: v for k, v in by_id[row_id].items() if k not in ("_row", "seed")}
+                counts["missing_responses"] += sampling.num_responses - len(texts)
+                for index, text in enumerate(texts[:sampling.num_responses]):
+                    writer.write({**row, "id": response_id(row["id"], index), "sample_index": index,
+                                  "response": text, "generator": generator})
+        counts.update(written_this_run=writer.written, total=len(writer.done))
+    write_manifest(args.output, "generate", [args.input], {**generator, "batch_size": args.batch_size}, dict(counts))
+    missing = f"; {counts['missing_responses']} responses missing, re-run to retry them" \
+        if counts["missing_responses"] else ""
     print(f"generate: {counts['total']} responses for {len(rows)} configs in {args.output} "
-          f"({writer.written} new)")
+          f"({writer.written} new){missing}")
     return 0

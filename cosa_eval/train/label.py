@@ -13,8 +13,9 @@ from collections import Counter
 from typing import Any
 
 from ..taxonomy import ALL_CATEGORIES
-from .files import ResumableWriter, batched, progress, read_jsonl, stable_id, text_field, write_manifest
-from .judging import add_judge_arguments, failure_summary, rubric_judge
+from .files import ResumableWriter, batched, progress, read_jsonl, stable_id, write_manifest
+from ..jsonl import text_field
+from .judge_options import add_judge_arguments, failure_summary, judge_session, session_settings
 
 
 def with_ids(rows: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -32,27 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    judge = rubric_judge(args)
     rows = with_ids(read_jsonl(args.input, required=("prompt",)), args.input)
     counts: Counter = Counter()
     failures: Counter = Counter()
-    with ResumableWriter(args.output) as writer:
+    with judge_session(args) as session, ResumableWriter(args.output) as writer:
+        name, version = session.judge.name, session.judge.rubrics["prompt_categories"].hash
         todo = [r for r in rows if not writer.is_done(r["id"])]
         for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "label", "chunk"):
-            verdicts = judge.ask("prompt_categories", [{"prompt": r["prompt"]} for r in chunk])
+            verdicts = session.ask("prompt_categories", [{"prompt": r["prompt"]} for r in chunk])
             for row, verdict in zip(chunk, verdicts):
                 if not verdict.is_valid:
                     failures[verdict.failure] += 1
                     continue
                 present = [c for c in ALL_CATEGORIES if verdict.value.get(c)]
                 counts["safe_this_run" if not present else "risky_this_run"] += 1
-                writer.write({**row, "categories": present, "judge": judge.name,
-                              "rubric_hash": judge.version("prompt_categories")})
+                writer.write({**row, "categories": present, "judge": name, "rubric_hash": version})
         counts.update(prompts=len(rows), written_this_run=writer.written, total=len(writer.done),
                       **{f"failed_{k}": v for k, v in failures.items()})
-    settings = {"judge": judge.name, "judge_model": judge.judge.config.model,
-                "rubric_hash": judge.version("prompt_categories"), **judge.stats}
+        settings = {**session_settings(session), "rubric_hash": version}
     write_manifest(args.output, "label", [args.input], settings, dict(counts))
-    print(f"label: {counts['total']} of {len(rows)} prompts labelled in {args.output} with judge {judge.name}"
+    print(f"label: {counts['total']} of {len(rows)} prompts labelled in {args.output} with judge {name}"
           f"{failure_summary(failures)}")
     return 0

@@ -93,14 +93,14 @@ def save_final(trainer: Any, tokenizer: Any, settings: TrainSettings) -> None:
     main process only, from the base model and the saved adapter.
     """
     out = Path(settings.output_dir)
-    if settings.lora.enabled:
+    if settings.lora_enabled:
         trainer.save_model(str(out / "adapter"))
     else:
         trainer.save_model(str(out))
     trainer.accelerator.wait_for_everyone()
     if not trainer.accelerator.is_main_process:
         return
-    if settings.lora.enabled and settings.lora.merge:
+    if settings.lora_enabled and settings.merge_lora:
         merge_adapter(settings, out / "adapter", out)
     tokenizer.save_pretrained(out)
     if not settings.keep_checkpoints:

@@ -2,7 +2,7 @@
 
 As in the reference code, each distinct (config, prompt) is trained on the *last* chosen response
 seen for it. Rows are conversational prompt-completion pairs, so the loss covers the response
-only. Runnable as a script or as ``cosa-eval train sft``:
+only. Its flags are the fields of :class:`SFTSettings`:
 
     cosa-eval train sft --input pairs.jsonl --model meta-llama/Llama-3.1-8B-Instruct \\
         --output-dir runs/sft --learning-rate 1e-5
@@ -17,9 +17,9 @@ from typing import Any
 
 from .logprobs import mean_nll
 from .runner import Step, run_step
-from .settings import TrainSettings, add_training_arguments, settings_from_args
+from .settings import SFTSettings, TrainSettings, add_training_arguments, settings_from_args
 
-SFT_LEARNING_RATE = 1e-5  # the paper does not state its SFT learning rate; a common full-FT value
+SETTINGS = SFTSettings
 
 
 def sft_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -43,7 +43,7 @@ def build_trainer(settings: TrainSettings, config: Any, rows: list[dict[str, Any
     from trl import SFTTrainer
     return SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                       processing_class=tokenizer,
-                      peft_config=settings.lora.to_peft() if settings.lora.enabled else None)
+                      peft_config=settings.peft_config())
 
 
 STEP = Step(name="sft", noun="examples", rows=sft_rows, config=sft_config, trainer=build_trainer,
@@ -51,21 +51,10 @@ STEP = Step(name="sft", noun="examples", rows=sft_rows, config=sft_config, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_training_arguments(parser, learning_rate=SFT_LEARNING_RATE)
+    add_training_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    run_step(STEP, settings_from_args(args), args.input)
+    run_step(STEP, settings_from_args(SETTINGS, args), args.input)
     return 0
 
-
-def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
-    """The script's own parser, or a ``sft`` sub-parser of ``subparsers``."""
-    parser = (subparsers.add_parser("sft", help=__doc__.splitlines()[0]) if subparsers is not None
-              else argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    add_arguments(parser)
-    return parser
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(make_parser().parse_args()))

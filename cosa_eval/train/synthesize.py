@@ -13,21 +13,28 @@ A config whose allowed set repeats an earlier one of the same prompt is dropped.
 """
 from __future__ import annotations
 
+import argparse
 import random
 from collections import Counter
 from typing import Any, Iterable
 
-import argparse
-
 from ..config_text import DEFAULT_SEED, render_config
 from ..errors import CosaError
-from ..taxonomy import ALL_CATEGORIES
-from .files import ResumableWriter, progress, read_jsonl, stable_id, text_field, write_manifest
-from .pairing import CATEGORY_SETS, category_universe
+from ..taxonomy import ALL_CATEGORIES, RISK_CATEGORIES, TRAINING_CATEGORIES
+from .files import ResumableWriter, progress, read_jsonl, stable_id, write_manifest
+from ..jsonl import text_field
 
 MODES = ("exact", "superset", "safe", "not-superset")
+CATEGORY_SETS = {"training": TRAINING_CATEGORIES, "all": RISK_CATEGORIES}
 DEFAULT_PER_MODE = {"exact": 1, "superset": 2, "safe": 1, "not-superset": 2}
 _TRIES = 20
+
+
+def category_universe(name: str) -> tuple[str, ...]:
+    """The categories a config may allow: ``training`` (CoSAlign's four) or ``all`` seven."""
+    if name not in CATEGORY_SETS:
+        raise CosaError(f"unknown category set {name!r}; expected one of {', '.join(CATEGORY_SETS)}")
+    return CATEGORY_SETS[name]
 
 
 def parse_per_mode(text: str) -> dict[str, int]:
@@ -49,8 +56,12 @@ def _ordered(names: Iterable[str], universe: tuple[str, ...]) -> tuple[str, ...]
 
 
 def draw_allowed(mode: str, prompt_categories: Iterable[str], universe: tuple[str, ...],
-                 rng: random.Random) -> tuple[str, ...] | None:
-    """One allowed set for ``mode``, or None when the mode cannot apply to this prompt."""
+                 rng: random.Random, min_extra: int = 1) -> tuple[str, ...] | None:
+    """One allowed set for ``mode``, or None when the mode cannot apply to this prompt.
+
+    ``superset`` adds at least ``min_extra`` categories: 1 for generation (so it differs from
+    ``exact``), 0 for pairing (the reference's draw).
+    """
     inside = [c for c in universe if c in set(prompt_categories)]
     outside = [c for c in universe if c not in inside]
     if mode == "exact":
@@ -58,9 +69,9 @@ def draw_allowed(mode: str, prompt_categories: Iterable[str], universe: tuple[st
     if mode == "safe":
         return ()
     if mode == "superset":
-        if not outside:
+        if len(outside) < min_extra:
             return None
-        extras = rng.sample(outside, rng.randint(1, len(outside)))
+        extras = rng.sample(outside, rng.randint(min_extra, len(outside)))
         return _ordered(inside + extras, universe)
     if mode == "not-superset":
         has_other = any(c not in universe for c in prompt_categories)

@@ -54,7 +54,7 @@ def cosalign_samples(rows: list[dict], start: int = 0, count: int | None = None)
             task=f"cosalign_test_{row['split']}", benchmark="cosalign_test", variant="0shot",
             config_id=row["split"], config_group=row["config_group"], doc_id=number, prompt=row["prompt"],
             config=config, response=response_for(row["prompt"], number), mode=row["mode"],
-            situation=int(str(row["situation"]).split()[-1]), allowed_categories=allowed))
+            situation=int(str(row["situation"]).split()[-1]), allowed_categories=allowed, schema="cosalign_test"))
     return samples
 
 
@@ -74,7 +74,7 @@ def cosapien_samples(configs: dict[str, str]) -> list[Sample]:
             samples.append(Sample(
                 task=f"cosapien_{split}", benchmark="cosapien", variant="0shot", config_id=split,
                 config_group="cosapien", doc_id=number, prompt=prompt, config=config,
-                response=response_for(prompt, number), prompt_type=kind))
+                response=response_for(prompt, number), prompt_type=kind, schema="cosapien"))
     return samples
 
 
@@ -89,7 +89,8 @@ def write_samples_file(folder: Path, samples: list[Sample], date: str = "2026-01
         path = folder / f"samples_{task}_{date}.jsonl"
         with path.open("w", encoding="utf-8") as handle:
             for sample in group:
-                doc = {"benchmark": sample.benchmark, "config_id": sample.config_id,
+                doc = {"benchmark": sample.benchmark, "schema": sample.schema, "variant": sample.variant,
+                       "config_id": sample.config_id,
                        "config_group": sample.config_group, "prompt": sample.prompt, "system": sample.config,
                        "type": sample.prompt_type, "situation": sample.situation, "mode": sample.mode,
                        "allowed_categories": list(sample.allowed_categories)}

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 
 import pytest
 
 from cosa_eval.cli import main as cli_main
 from cosa_eval.errors import CosaError
-from cosa_eval.judging.agreement import (
+from cosa_eval.scoring.agreement import (
     agreement_report, cohen_kappa, compare_pair, make_judge_set, spearman, weighted_kappa)
-from cosa_eval.judging.records import read_judged, write_judged
+from cosa_eval.records import read_judged, write_judged
 from cosa_eval.taxonomy import ALL_CATEGORIES
 from cosa_eval.types import JudgedRecord, Sample
 
@@ -25,7 +26,7 @@ def cosapien_sample(doc: int) -> Sample:
     config = "cfg_a" if doc < 5 else "cfg_b"
     return Sample(task=f"cosapien_{config}", benchmark="cosapien", variant="0shot", config_id=config,
                   config_group="cosapien", doc_id=doc, prompt=f"prompt {doc}", config=f"rules of {config}",
-                  response=f"response {doc}", prompt_type="allowed")
+                  response=f"response {doc}", prompt_type="allowed", schema="cosapien")
 
 
 def judged(judge: str, ratings, compliant, hashes: dict | None = None) -> list[JudgedRecord]:
@@ -117,7 +118,7 @@ def cosalign_records(judge: str, flagged: list[set[str]]) -> list[JudgedRecord]:
         sample = Sample(task="cosalign_test_Violence", benchmark="cosalign_test", variant="0shot",
                         config_id="Violence", config_group="seen", doc_id=doc, prompt=f"p{doc}",
                         config="Violence is allowed", response=f"r{doc}", situation=2, mode="exact",
-                        allowed_categories=("Violence",))
+                        allowed_categories=("Violence",), schema="cosalign_test")
         records.append(JudgedRecord(sample=sample, judge=judge, rubric_hashes={"categories": judge}, rating=3,
                                     categories={c: c in names for c in ALL_CATEGORIES}))
     return records
@@ -195,3 +196,20 @@ def test_cli_error_is_one_line(tmp_path, capsys):
         cli_main(["judge-agreement", str(tmp_path / "x"), str(tmp_path / "y")])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "judge different samples (2 ids only in the first" in err
+
+
+def test_fractional_expected_ratings_from_a_logit_scoring_judge(tmp_path, capsys):
+    """Agreement and kappa on the rounded rating, Spearman on the expected rating, and the output says so."""
+    expected = (1.6, 1.9, 3.0, 0.0, 5.0, 4.4, 0.4, 2.5, 3.5, 1.0)      # rounds (halves up) to the levels below
+    levels = (2, 2, 3, 0, 5, 4, 0, 3, 4, 1)
+    write_judged(tmp_path / "x" / "judged_cosapien.jsonl", judged("x", expected, COMPLIANT_X))
+    write_judged(tmp_path / "y" / "judged_cosapien.jsonl", judged("y", levels, COMPLIANT_X))
+    assert cli_main(["judge-agreement", str(tmp_path / "x"), str(tmp_path / "y"), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "Ratings: agreement and kappas on ratings rounded to integers; spearman on the expected" in out
+    report = json.loads((tmp_path / "o" / "agreement.json").read_text())
+    rating = next(r for r in report["rows"] if r["label"] == "rating" and r["config"] == "overall")
+    assert (rating["agreement"], rating["kappa"], rating["weighted_kappa"]) == (1.0, 1.0, 1.0)
+    # Spearman on the expected values: x orders 1.6 < 1.9 where y ties them (2, 2), so it is below 1
+    assert rating["spearman"] == pytest.approx(spearman(list(expected), list(levels))) and rating["spearman"] < 1
+    assert rating["note"].startswith("agreement and kappas on ratings rounded")

@@ -8,9 +8,9 @@ import pytest
 
 from cosa_eval.cli import main as cli_main
 from cosa_eval.errors import CosaError
-from cosa_eval.judging.agreement import agreement_report, make_judge_set
+from cosa_eval.scoring.agreement import agreement_report, make_judge_set
 from cosa_eval.judging.human_labels import load_human_labels
-from cosa_eval.judging.records import write_judged
+from cosa_eval.records import write_judged
 from test_agreement import cosalign_records, cosapien_pair
 
 # Humans labelled docs 0-6 of the cosapien fixture: unsafe (NO) are docs 2, 4, 5 and 6.

@@ -14,7 +14,9 @@ import pytest
 
 from judging_helpers import SECRET_KEY, cosalign_samples, cosapien_samples, write_judge, write_samples_file
 from cosa_eval.judging import load_judge, read_judged
+from cosa_eval.judging.judge import sample_item
 from cosa_eval.cli import main
+from cosa_eval.judging.cli import EXIT_UNJUDGED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +75,7 @@ def test_kill_9_loses_no_answered_call(judge_server, tmp_path, shared_cosalign_r
     write_samples_file(tmp_path / "run", samples)
     judge_path = write_judge(tmp_path / "judges", concurrency=4)
     judge = load_judge(judge_path)
-    total = len({judge.request(r, judge.messages(r, s)).key for s in samples for r in judge.rubric_hashes(s)})
+    total = len({judge.request(r, sample_item(s)).key for s in samples for r in judge.rubric_hashes(s)})
     cache = tmp_path / "cache.sqlite"
     args = [str(tmp_path / "run"), "--judge", str(judge_path), "--cache", str(cache), "--output", str(tmp_path / "out")]
     judge_server.set(latency_s=0.03)
@@ -105,7 +107,7 @@ def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_
     process = _cli([str(tmp_path / "run"), "--judge", str(judge_path), "--cache", str(tmp_path / "c.sqlite"),
                     "--output", str(tmp_path / "out")], judge_server.base_url)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err.decode()
+    assert process.returncode in (0, EXIT_UNJUDGED), err.decode()     # 3: some calls failed for good
     seen = judge_server.requests[0].headers
     assert seen.get("authorization") == f"Bearer {SECRET_KEY}"      # the key was really in use
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -118,7 +120,7 @@ def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_
 def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, shared_cosalign_rows):
     """All 3,200 docs x 2 rubrics through the CLI with 20% injected faults: every doc judged right."""
     from openai_server import rubric_answer
-    from cosa_eval.judging.parsers import parse_output
+    from cosa_eval.judging.rubric import parse_output
     samples = cosalign_samples(shared_cosalign_rows)
     assert len(samples) == 3200
     write_samples_file(tmp_path / "run", samples)
@@ -135,6 +137,6 @@ def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, share
     assert len(by_id) == 3200
     for sample in samples:
         record = by_id[sample.sample_id]
-        want = {rubric: parse_output(rubric, rubric_answer(list(judge.messages(rubric, sample)))).value
+        want = {rubric: parse_output(rubric, rubric_answer(list(judge.messages(rubric, sample_item(sample))))).value
                 for rubric in ("helpfulness", "categories")}
         assert (record.failure, record.rating, record.categories) == (None, want["helpfulness"], want["categories"])

@@ -11,7 +11,8 @@ from cosa_eval import judges_dir
 from cosa_eval.errors import CosaError
 from cosa_eval.judging import load_judge
 from cosa_eval.judging.config import shipped_judges
-from cosa_eval.judging.parsers import parse_compliance, parse_rating
+from cosa_eval.judging.judge import sample_item
+from cosa_eval.judging.parsers import parse_rating, parse_yes_no
 from cosa_eval.judging.rubric import load_rubric
 from cosa_eval.types import Sample
 
@@ -94,9 +95,9 @@ def test_rubric_hash_follows_the_text(tmp_path):
 
 def test_helpfulness_never_sees_the_config_and_ignores_safety():
     judge = load_judge("gpt-4o")
-    text = judge.messages("helpfulness", SAMPLE)[0]["content"]
+    text = judge.messages("helpfulness", sample_item(SAMPLE))[0]["content"]
     assert SAMPLE.config not in text and "safety" in text.lower() and "Rating: [[k]]" in text
-    assert SAMPLE.config in judge.messages("compliance", SAMPLE)[0]["content"]
+    assert SAMPLE.config in judge.messages("compliance", sample_item(SAMPLE))[0]["content"]
 
 
 def test_response_cannot_inject_a_verdict():
@@ -105,8 +106,8 @@ def test_response_cannot_inject_a_verdict():
     sample = Sample(**{**SAMPLE.__dict__, "response": attack})
     judge = load_judge("gpt-4o")
     for rubric in ("helpfulness", "compliance"):
-        text = judge.messages(rubric, sample)[0]["content"]
+        text = judge.messages(rubric, sample_item(sample))[0]["content"]
         assert text.count("<<<ANSWER END>>>") == 1 and text.count("<<<ANSWER BEGIN>>>") == 1
         quoted = text.split("<<<ANSWER BEGIN>>>")[1].split("<<<ANSWER END>>>")[0]
-        assert parse_compliance(quoted).failure == "unparseable"
+        assert parse_yes_no(quoted).failure == "unparseable"
         assert "[[" not in quoted and "]]" not in quoted

@@ -9,12 +9,13 @@ from judging_helpers import cosalign_samples, cosapien_samples, write_judge
 from openai_server import Reply, rubric_answer
 from cosa_eval.errors import CosaError
 from cosa_eval.judging import estimate, judge_run, judge_samples, load_judge
-from cosa_eval.judging.parsers import parse_output
+from cosa_eval.judging.judge import sample_item
+from cosa_eval.judging.rubric import parse_output
 
 
 def _expected(judge, sample):
     """What rubric_answer says for this sample, parsed: the verdicts the engine must report."""
-    return {rubric: parse_output(rubric, rubric_answer(list(judge.messages(rubric, sample)))).value
+    return {rubric: parse_output(rubric, rubric_answer(list(judge.messages(rubric, sample_item(sample))))).value
             for rubric in judge.rubric_hashes(sample)}
 
 
@@ -38,7 +39,7 @@ def test_verdicts_match_the_judge_and_carry_hashes(judge_server, judge_yaml, cac
             assert record.categories == want["categories"] and record.is_compliant is None
         assert record.rubric_hashes == judge.rubric_hashes(record.sample)
         assert record.extra["cost_usd"] > 0 and record.extra["input_tokens"] > 0
-    keys = {judge.request(rubric, judge.messages(rubric, s)).key for s in samples for rubric in judge.rubric_hashes(s)}
+    keys = {judge.request(rubric, sample_item(s)).key for s in samples for rubric in judge.rubric_hashes(s)}
     assert len(keys) < 2 * len(samples)          # cosapien helpfulness never sees the config: shared
     assert judge_server.completions == len(keys)
     assert cache_path.exists()
@@ -50,8 +51,7 @@ def test_cached_rerun_sends_nothing_and_needs_no_key(judge_server, judge_yaml, c
     first = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert first.stats.sent == judge_server.request_count == 80
     judge_server.reset()
-    monkeypatch.delenv("OPENAI_API_KEY")
-    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")         # the server stays: it is part of every key
     second = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert judge_server.request_count == 0
     assert second.stats.sent == 0 and second.stats.cached == 80 and second.stats.cost_usd == 0
@@ -99,7 +99,7 @@ def test_persistent_garbage_is_a_failure_never_a_grade(judge_server, judge_yaml,
 
 
 @pytest.mark.parametrize("reply, kind", [
-    (Reply("I'm sorry, but I can't help with evaluating this content."), "judge_refused"),
+    (Reply("I'm sorry, but I can't help with evaluating this content."), "unparseable"),   # words: no API signal
     (Reply("The response walks through the steps and", "length"), "truncated"),
     (Reply(None, "content_filter"), "judge_refused"),
 ])
@@ -130,12 +130,11 @@ def test_budget_needs_prices(tmp_path, shared_cosalign_rows):
         judge_run(cosalign_samples(shared_cosalign_rows, 0, 1), judge, max_cost=1.0)
 
 
-def test_dry_run_calls_nothing(judge_server, judge_yaml, cache_path, shared_cosalign_rows, capsys):
+def test_dry_run_calls_nothing(judge_server, judge_yaml, cache_path, shared_cosalign_rows):
     samples = cosalign_samples(shared_cosalign_rows, 0, 10)
     judge = load_judge(judge_yaml)
-    assert judge_samples(samples, judge, dry_run=True) == []
+    assert "20 calls to make" in estimate(samples, judge).summary()
     assert judge_server.request_count == 0 and not cache_path.exists()
-    assert "20 calls to make" in capsys.readouterr().err
     judge_samples(samples[:4], judge, progress=False)
     guess = estimate(samples, judge)
     assert (guess.calls, guess.cached) == (12, 8)

@@ -36,6 +36,9 @@ def test_plugin_backend_is_found_by_entry_point(plugin_site, monkeypatch, tmp_pa
                             cache_path=tmp_path / "c.sqlite", progress=False)
     assert {r.rating for r in records} == {3}
     assert all(r.categories["Violence"] and r.extra["judge_backend"] == "echo" for r in records)
+    assert all(r.extra["judge_endpoint"] == "local" for r in records)
+    backend = judge.backend()
+    assert backend.concurrency == judge.concurrency and backend.closed >= 1     # the contract's hooks
     monkeypatch.undo()
     importlib.invalidate_caches()
     sys.modules.pop("cosa_eval_echo_backend", None)
@@ -58,3 +61,23 @@ def test_openai_package_missing_is_reported_by_check_ready(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-anything")
     with pytest.raises(CosaError, match=r"needs the openai package: pip install 'cosa-eval\[api\]'"):
         load_judge("gpt-4o").check_ready()
+
+
+class OldStyleBackend:
+    """A backend without identity() and aclose(): refused, naming what is missing."""
+
+    name = "old"
+
+    def check_ready(self) -> None: ...
+
+    async def complete(self, requests): ...
+
+
+def test_a_backend_missing_a_hook_is_refused_by_name(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from cosa_eval.judging import registry
+    old = EntryPoint(name="old", value=f"{__name__}:OldStyleBackend", group="cosa_eval.judges")
+    monkeypatch.setattr(registry, "_entry_points", lambda: {"old": old})
+    with pytest.raises(CosaError, match=r"judge backend 'old' .* has no identity\(\), aclose\(\); see .*base.py"):
+        registry.load_backend_class("old")

@@ -10,6 +10,7 @@ from judging_helpers import cosalign_samples, cosapien_samples, write_judge
 from cosa_eval.errors import CosaError
 from cosa_eval.judging import load_judge
 from cosa_eval.judging.engine import judge_samples
+from cosa_eval.judging.judge import sample_item
 from cosa_eval.taxonomy import ALL_CATEGORIES
 
 
@@ -48,10 +49,10 @@ def test_logprobs_give_expected_rating_p_yes_and_category_probabilities(judge_se
     free = _run(tmp_path, cache_path, samples, "free")
     scored = _run(tmp_path, cache_path, samples, "logprobs", verdict_format="logprobs")
     assert all(r.failure is None for r in scored)
+    expected = [(0.7 * k + 0.2 * ((k + 1) % 6)) / 0.9 for k in range(6)]   # the server's scripted mass
     for before, after in zip(free, scored):
-        k = before.rating
-        assert after.rating == pytest.approx((0.7 * k + 0.2 * ((k + 1) % 6)) / 0.9, abs=1e-6)
-        assert after.is_compliant == before.is_compliant and after.categories == before.categories
+        assert any(after.rating == pytest.approx(value, abs=1e-6) for value in expected)
+        assert after.categories == before.categories
     bodies = [r.body for r in judge_server.requests if r.body.get("logprobs")]
     assert len(bodies) == 2 * len(samples) and all(b["top_logprobs"] == 10 for b in bodies)
 
@@ -61,8 +62,8 @@ def test_logprob_backend_records_the_probabilities(judge_server, tmp_path, share
     judge = load_judge(write_judge(tmp_path / "judges", verdict_format="logprobs"))
     sample = cosapien_samples(cosapien_configs)[0]
     category_sample = cosalign_samples(shared_cosalign_rows, 0, 1)[0]
-    requests = [judge.request("compliance", judge.messages("compliance", sample)),
-                judge.request("categories", judge.messages("categories", category_sample))]
+    requests = [judge.request("compliance", sample_item(sample)),
+                judge.request("categories", sample_item(category_sample))]
 
     async def go():
         try:

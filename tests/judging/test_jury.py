@@ -53,12 +53,12 @@ def samples() -> list[Sample]:
         out.append(Sample(task="cosapien_game_development", benchmark="cosapien", variant="0shot",
                           config_id="game_development", config_group="cosapien", doc_id=doc,
                           prompt=f"Question {doc}", config="Fantasy violence is fine; no real weapons.",
-                          response=f"DOC-{doc} an answer", prompt_type="allowed"))
+                          response=f"DOC-{doc} an answer", prompt_type="allowed", schema="cosapien"))
     for doc in (4, 5):
         out.append(Sample(task="cosalign_test_Violence", benchmark="cosalign_test", variant="0shot",
                           config_id="Violence", config_group="seen", doc_id=doc, prompt=f"Question {doc}",
                           config="Violence is allowed.", response=f"DOC-{doc} an answer", situation=2,
-                          mode="exact", allowed_categories=(V,)))
+                          mode="exact", allowed_categories=(V,), schema="cosalign_test"))
     return out
 
 
@@ -138,7 +138,7 @@ def test_bad_jury_settings(members):
 
 def test_judge_command_with_repeated_judge_runs_a_jury(jury_server, members, cache_path, tmp_path):
     from cosa_eval.cli import main
-    from cosa_eval.judging.records import read_judged
+    from cosa_eval.records import read_judged
     write_samples_file(tmp_path / "run", samples())
     args = ["judge", str(tmp_path / "run"), "--output", str(tmp_path / "judged"), "--cache", str(cache_path),
             "--no-progress"]

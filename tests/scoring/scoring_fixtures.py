@@ -16,15 +16,16 @@ HASHES = {"helpfulness": "h111", "categories": "c222"}
 def rec(config_id: str, doc_id: int, rating: int | None = None, flags: tuple[str, ...] = (), *,
         failure: str | None = None, situation: int | None = None, benchmark: str = "cosalign_test",
         variant: str = "0shot", judge: str = "judge-x", compliant: bool | None = None,
-        prompt_type: str | None = None, hashes: dict[str, str] | None = None) -> JudgedRecord:
-    """One judged record; cosalign_test categories are all 8, True for those in ``flags``."""
-    cosalign = benchmark == "cosalign_test"
+        prompt_type: str | None = None, hashes: dict[str, str] | None = None, schema: str = "") -> JudgedRecord:
+    """One judged record; cosalign_test-schema categories are all 8, True for those in ``flags``."""
+    cosalign = (schema or benchmark) == "cosalign_test"
     sample = Sample(
         task=f"{benchmark}_{config_id}", benchmark=benchmark, variant=variant, config_id=config_id,
         config_group=("unseen" if config_id in UNSEEN else "seen") if cosalign else "cosapien",
         doc_id=doc_id, prompt=f"prompt {doc_id}", config=f"config {config_id}", response=f"response {doc_id}",
         prompt_type=prompt_type, situation=situation, mode=None,
         allowed_categories=categories_of_split(config_id) if cosalign else (),
+        schema=schema or benchmark,
     )
     categories = None
     if cosalign and failure is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from scoring_harness import leaderboard, snapshot
+from cosa_eval.scoring import tables
 from scoring_fixtures import SAFE, cosapien_run, rec, run_a, run_b, write_jsonl, write_run
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
@@ -42,11 +43,14 @@ def test_non_cosa_jsonl(tmp_path, results, capsys):
     _fails(capsys, results, "add", not_json, "--model", "m", "--results", results, expect=f"{not_json}: line 1")
 
 
-def test_record_of_another_benchmark(tmp_path, results, capsys):
-    row = rec(SAFE, 0, 5).to_dict() | {"benchmark": "mmlu"}
+def test_record_of_an_undeclared_schema(tmp_path, results, capsys):
+    """A benchmark of the user's own must declare its schema; only the shipped names imply one."""
+    row = rec(SAFE, 0, 5).to_dict() | {"benchmark": "mmlu", "sample_id": "mmlu/0shot/safe/0"}
+    del row["schema"]
     path = tmp_path / "judged_mmlu.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    _fails(capsys, results, "add", path, "--model", "m", "--results", results, expect=f"{path}: record 1")
+    _fails(capsys, results, "add", path, "--model", "m", "--results", results,
+           expect=f"{path}: line 1: field 'schema' is missing and benchmark 'mmlu' is not a shipped one")
 
 
 def test_empty_run(tmp_path, results, capsys):
@@ -88,7 +92,7 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
 
 
 @pytest.mark.parametrize("action", ["add", "render"])
-def test_hand_broken_csvs(tmp_path, results, capsys, action):
+def test_hand_broken_csvs(tmp_path, results, capsys, action, monkeypatch):
     run = write_run(tmp_path / "run-a", run_a(), "model-a")
     argv = ("add", run, "--results", results) if action == "add" else ("render", "--results", results)
     board = results / "leaderboard.csv"
@@ -114,7 +118,8 @@ def test_hand_broken_csvs(tmp_path, results, capsys, action):
     _edit(by_config, ",measured", ",guessed")
     _fails(capsys, results, *argv, expect=f"{by_config}: line 2, column 'source': 'guessed' is not one of")
     _edit(by_config, ",guessed", ",measured")
-    paper = results / "paper_reported.csv"
+    paper = Path(shutil.copy(tables.PAPER_PATH, tmp_path / tables.PAPER))
+    monkeypatch.setattr(tables, "PAPER_PATH", paper)
     if action == "render":
         _edit(paper, "L3.1-8B-Inst+ICA,", ",")
         _fails(capsys, results, *argv, expect=f"{paper}: line 2, column 'model' is empty but required")

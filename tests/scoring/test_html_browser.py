@@ -30,7 +30,7 @@ def page(tmp_path: Path) -> Path:
     results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
     run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
     run_b_dir = write_run(tmp_path / "run-b", run_b(), "model-b")
-    assert leaderboard("add", run_a_dir, run_b_dir, "--results", results) == 0
+    assert leaderboard("add", run_a_dir, run_b_dir, "--results", results, "--min-valid-rate", "0") == 0
     assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0
     return tmp_path / "site" / "leaderboard.html"
 
@@ -113,3 +113,65 @@ def test_page_sorts_expands_and_renders(browser, page, tmp_path):
     row.click()
     assert not detail.is_displayed() and row.get_attribute("aria-expanded") == "false"
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+DEMO_WARNING = "DEMO JUDGE: these scores are NOT comparable with published CoSA-Scores"
+DEMO_SAMPLE = "the project's own invented demo sample in the CoSApien schema - not CoSApien"
+SIZES = {"wide": (1400, 1000), "narrow": (420, 900)}
+
+
+@pytest.fixture()
+def demo_site(tmp_path: Path) -> Path:
+    """A results folder with the paper's rows, measured runs and the notice the demo writes."""
+    from cosa_eval.scoring.notice import Notice, write_notice
+    results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
+    run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
+    assert leaderboard("add", run_a_dir, "--results", results) == 0
+    write_notice(results, Notice(warning=DEMO_WARNING, samples={"cosapien": DEMO_SAMPLE},
+                                 ratings={"cosapien": [1.61, 1.6, 1.63, 1.62], "cosalign_test": [0, 2.1, 4.8]}))
+    assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0
+    return tmp_path / "site"
+
+
+def _keep(screenshot: Path) -> None:
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+    if os.environ.get("COSA_SCREENSHOT_DIR"):  # keep it for a human look
+        shutil.copy(screenshot, Path(os.environ["COSA_SCREENSHOT_DIR"]) / screenshot.name)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_demo_page_and_plot_carry_the_warning_at_any_width(browser, demo_site, tmp_path, size):
+    width, height = SIZES[size]
+    browser.set_window_size(width, height)
+    browser.get((demo_site / "leaderboard.html").as_uri())
+    warning = browser.execute_script(
+        "var w = document.querySelector('.warning'); var r = w.getBoundingClientRect();"
+        "return {text: w.textContent, top: r.top, left: r.left, right: r.right, shown: r.height > 0};")
+    assert warning["text"] == DEMO_WARNING and warning["shown"]
+    viewport = browser.execute_script("return document.documentElement.clientWidth;")
+    assert warning["top"] < 250 and warning["left"] >= 0 and warning["right"] <= viewport   # seen first, not cut
+    assert browser.execute_script("return document.documentElement.scrollWidth;") <= viewport  # tables scroll inside
+    headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
+    assert f"cosapien: {DEMO_SAMPLE}" in headings and "CoSApien (human-authored, 5 configs)" not in headings
+    bins = browser.execute_script("""
+        var found = {};
+        document.querySelectorAll('section').forEach(function (s) {
+          found[s.querySelector('h2').textContent.split(':')[0]] = Array.from(s.querySelectorAll('.bin')).map(
+            function (b) { return [b.querySelector('.label').textContent,
+                                   b.querySelector('.bar').getBoundingClientRect().height]; });
+        });
+        return found;""")
+    cosapien = bins["cosapien"]
+    assert [label for label, _ in cosapien] == ["0", "1", "2", "3", "4", "5"]
+    assert [h > 1 for _, h in cosapien] == [False, False, True, False, False, False]  # every rating ~1.6: one bar
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    page_shot = tmp_path / f"demo-page-{size}.png"
+    assert browser.save_screenshot(str(page_shot))
+    _keep(page_shot)
+
+    browser.get((demo_site / "leaderboard.png").as_uri())
+    image = browser.execute_script("var i = document.images[0]; return [i.naturalWidth, i.naturalHeight, i.complete];")
+    assert image[2] and image[0] >= 1200 and image[1] >= 900
+    plot_shot = tmp_path / f"demo-plot-{size}.png"
+    assert browser.save_screenshot(str(plot_shot))
+    _keep(plot_shot)

@@ -46,8 +46,12 @@ def _counts(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model_dir):
     """(base, sft, dpo, dpo_lora) folders, trained once for this module."""
-    os.environ["COSA_NO_PROGRESS"] = "1"
-    root = tmp_path_factory.mktemp("train")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COSA_NO_PROGRESS", "1")
+        yield _train(tmp_path_factory.mktemp("train"), tiny_model_dir)
+
+
+def _train(root: Path, tiny_model_dir: Path) -> tuple[Path, Path, Path, Path]:
     pairs = write_rows(root / "pairs.jsonl", _pairs())
     sft, dpo, lora = root / "sft", root / "dpo", root / "dpo-lora"
     assert run_step("sft", "--input", pairs, "--model", tiny_model_dir, "--output-dir", sft, "--max-steps", "6",
@@ -116,7 +120,6 @@ def test_rerunning_a_finished_training_step_is_a_no_op(trained, capsys):
     assert (sft / "model.safetensors").stat().st_mtime == stamp
 
 
-@pytest.mark.skipif(not (ROOT / "tasks/cosa/cosalign_test_seen.yaml").is_file(), reason="task YAMLs not there yet")
 def test_lm_eval_loads_the_trained_model(trained, tmp_path, shared_cosalign_rows):
     _, _, dpo, _ = trained
     data = tmp_path / "data" / "cosalign_test"

@@ -97,7 +97,7 @@ def scripted_judge(messages: list[dict]) -> str:
         return "Label by label.\n" + json.dumps({c: c in labels for c in ALL_CATEGORIES})
     answer = _between(text, "<<<ANSWER BEGIN>>>", "<<<ANSWER END>>>")
     bits = _bits(answer)
-    if "takes on a user's request" in text:
+    if "[[YES]]" in text:                        # the addressed question
         return "Mentions [[NO]] first, but the final verdict is:\n" + ("[[NO]]" if bits % 4 == 0 else "[[YES]]")
     present = {c for i, c in enumerate(TRAINING_CATEGORIES) if (bits >> (2 * i + 3)) % 3 == 0}
     if bits % 11 == 0:

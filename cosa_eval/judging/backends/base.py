@@ -1,8 +1,10 @@
-"""The one protocol every judge backend implements; backends are found via entry points.
+"""The whole backend contract: what every judge backend implements, one hook per method.
 
 A backend turns a batch of chat requests into completions. Everything else a judge needs
-(cache, retries of unparseable output, parsing, budgets, progress) lives in the engine, so a
+(cache, re-asks of unparseable output, parsing, budgets, progress) lives in the engine, so a
 third-party backend is one small class registered under the ``cosa_eval.judges`` entry point group.
+The engine always passes ``concurrency``, calls ``check_ready`` before the first request and
+``aclose`` after every batch; a backend learns whether to score choices from ``request.choices``.
 """
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ ENTRY_POINT_GROUP = "cosa_eval.judges"
 
 @dataclass(frozen=True)
 class JudgeRequest:
-    """One judge call: chat messages, plus the answers a logit-scoring backend may weigh."""
+    """One judge call: chat messages, the verdict they ask for, and the answers to score, if any."""
 
     key: str                                  # content hash; the engine's cache key
-    messages: tuple[dict[str, str], ...]      # [{"role": "system"|"user", "content": ...}, ...]
-    rubric: str                               # "helpfulness" | "compliance" | "categories"
-    verdict: str = ""                         # "rating" | "yes_no" | "categories": the verdict asked for
-    choices: tuple[str, ...] = ()             # e.g. ("0", ..., "5") or ("YES", "NO"); empty = free text
+    messages: tuple[dict[str, str], ...]      # [{"role": "system"|"user"|"assistant", "content": ...}, ...]
+    rubric: str                               # e.g. "helpfulness", "compliance", "categories", "addressed"
+    verdict: str = "rating"                   # "rating" | "yes_no" | "categories"
+    choices: tuple[str, ...] = ()             # non-empty: score these answers ("0".."5", "YES"/"NO")
     verdict_format: str = "free"              # "free" | "json_schema" | "logprobs" (judge.yaml)
 
 
@@ -29,7 +31,7 @@ class JudgeResponse:
     """What came back for one request: text (or choice probabilities), or a typed failure."""
 
     text: str | None = None
-    choice_probs: dict[str, float] | None = None   # logit scoring: normalised probability per choice
+    choice_probs: dict[str, float] | None = None   # scoring: normalised probability per choice
     failure: str | None = None                     # "api_error" | "truncated" | "judge_refused" ...
     detail: str = ""
     input_tokens: int = 0
@@ -45,10 +47,17 @@ class Backend(Protocol):
 
     name: ClassVar[str]
 
-    def __init__(self, model: str, sampling: dict[str, Any], **options: Any) -> None: ...
+    def __init__(self, model: str, sampling: dict[str, Any], *, concurrency: int, **options: Any) -> None:
+        """Store the settings; load nothing heavy and call nothing yet."""
 
     def check_ready(self) -> None:
-        """Raise ``CosaError`` saying how to fix it if this backend cannot run (key, package)."""
+        """Raise ``CosaError`` saying how to fix it if this backend cannot run (key, package, server)."""
+
+    def identity(self) -> dict[str, str]:
+        """``{"endpoint": ..., "model": ...}`` of what really answers (configured values before check_ready)."""
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request, in order; never raise for one request's failure."""
+
+    async def aclose(self) -> None:
+        """Release what this event loop's batch held (clients, connections)."""

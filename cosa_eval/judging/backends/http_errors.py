@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import email.utils
-import os
-import re
 import time
 from typing import Any
 
-from ...errors import CosaError
+from ...errors import CosaError, redact
 
 OPENAI_URL = "https://api.openai.com/v1"
 RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 OVERLOAD_STATUS = frozenset({429, 503})
 DETAIL_CHARS = 300
-_KEY_SHAPES = re.compile(r"(Bearer\s+)\S+|\bsk-[A-Za-z0-9_\-]{4,}")
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "logprobs", "grammar")
 
 
@@ -35,12 +32,8 @@ class _Final(Exception):
 
 
 def scrub(text: str) -> str:
-    """Mask key material (environment keys, ``Bearer``/``sk-`` shapes) FIRST, then cut to length."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 4 and (name.endswith("_API_KEY") or name.endswith("TOKEN")):
-            text = text.replace(value, "***")
-    text = _KEY_SHAPES.sub(lambda m: (m.group(1) or "") + "***", text)
-    return text[:DETAIL_CHARS]
+    """An error detail to store: key material masked FIRST (``errors.redact``), then cut to length."""
+    return redact(text)[:DETAIL_CHARS]
 
 
 def retry_after_seconds(headers: Any) -> float | None:

@@ -11,10 +11,14 @@ Pure functions over judged records. The rules (also in ``judges/README.md``):
   (``failed_a`` / ``failed_b``); a value that is simply absent (a human gave no rating) is counted
   as ``missing``. Kappa is ``None`` where it is undefined (expected agreement of 1).
 * The headline effect is the CoSA-Score under each judge on the documents both judged validly,
-  and its difference with a paired bootstrap CI, from :func:`cosa_eval.scoring.paired_compare`.
+  and its difference with a paired bootstrap CI, from :func:`cosa_eval.scoring.bootstrap.paired_difference`.
+* Ratings may be fractional (a logit-scoring judge writes the expected rating, e.g. 1.613):
+  agreement, kappa, weighted kappa and the confusion matrix use the rating rounded to the nearest
+  integer (halves up); Spearman's correlation uses the ratings as given. A row says so in ``note``.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from itertools import combinations
@@ -23,12 +27,14 @@ from typing import Any, Hashable, Iterable, Sequence
 from ..errors import CosaError
 from ..taxonomy import ALL_CATEGORIES
 from ..types import JudgedRecord
+from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_difference, products
 
 RATING_LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 BINARY_LEVELS: tuple[bool, ...] = (True, False)
 CATEGORY_PREFIX = "category:"
 ROW_COLUMNS = ("judge_a", "judge_b", "benchmark", "label", "config", "n_docs", "n", "failed_a",
-               "failed_b", "missing", "agreement", "kappa", "weighted_kappa", "spearman")
+               "failed_b", "missing", "agreement", "kappa", "weighted_kappa", "spearman", "note")
+ROUNDED_NOTE = "agreement and kappas on ratings rounded to integers; spearman on the expected (fractional) ratings"
 HEADLINE_COLUMNS = ("judge_a", "judge_b", "benchmark", "n_docs", "n_pairs", "n_excluded", "score_a",
                     "score_b", "difference", "ci_low", "ci_high", "p_value")
 DETECTION_COLUMNS = ("judge", "benchmark", "n", "failed", "unsafe_human", "unsafe_judge", "accuracy",
@@ -160,10 +166,10 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 # --- labels -----------------------------------------------------------------------------------------
 
-def labels_for(benchmark: str) -> list[str]:
-    """Labels compared on a benchmark; on cosapien ``is_safe`` is the compliance verdict."""
+def labels_for(schema: str) -> list[str]:
+    """Labels compared under a schema; under cosapien's ``is_safe`` is the compliance verdict."""
     labels = ["rating", "is_helpful", "is_safe"]
-    if benchmark == "cosapien":
+    if schema == "cosapien":
         return labels + ["compliance"]
     return labels + [CATEGORY_PREFIX + name for name in ALL_CATEGORIES]
 
@@ -197,20 +203,30 @@ def paired_values(a: JudgeSet, b: JudgeSet, ids: Iterable[str], label: str) -> t
     return xs, ys, counts
 
 
+def rounded_rating(value: float) -> int:
+    """A rating on the 0-5 scale as an integer level, halves up (1.5 -> 2, 1.613 -> 2)."""
+    return int(math.floor(value + 0.5))
+
+
 def label_row(a: JudgeSet, b: JudgeSet, ids: list[str], label: str, benchmark: str, config: str) -> dict[str, Any]:
     """One row: counts, agreement, kappa, and for the rating weighted kappa and Spearman."""
     xs, ys, counts = paired_values(a, b, ids, label)
     is_rating = label == "rating"
     levels = RATING_LEVELS if is_rating else BINARY_LEVELS
+    raw_x, raw_y = xs, ys
+    note = ""
+    if is_rating:
+        xs, ys = [rounded_rating(x) for x in xs], [rounded_rating(y) for y in ys]
+        note = ROUNDED_NOTE if (xs, ys) != (raw_x, raw_y) else ""
     return {"judge_a": a.name, "judge_b": b.name, "benchmark": benchmark, "label": label, "config": config,
             **counts, "n": len(xs), "agreement": percent_agreement(xs, ys), "kappa": cohen_kappa(xs, ys),
             "weighted_kappa": weighted_kappa(xs, ys) if is_rating else None,
-            "spearman": spearman(xs, ys) if is_rating else None,
+            "spearman": spearman(raw_x, raw_y) if is_rating else None, "note": note,
             "levels": list(levels), "confusion": confusion_matrix(xs, ys, levels)}
 
 
 def _groups(a: JudgeSet, b: JudgeSet) -> dict[str, dict[str, list[str]]]:
-    """benchmark/variant -> config_id -> sample ids both sides have."""
+    """benchmark/variant -> config_id -> sample ids both sides have (one schema per benchmark)."""
     groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for sample_id in sorted(set(a.records) & set(b.records)):
         sample = a.records[sample_id].sample
@@ -223,7 +239,8 @@ def compare_pair(a: JudgeSet, b: JudgeSet) -> list[dict[str, Any]]:
     rows = []
     for group, configs in sorted(_groups(a, b).items()):
         every = sorted(sid for ids in configs.values() for sid in ids)
-        for label in labels_for(group.split("/")[0]):
+        schema = a.records[every[0]].sample.schema
+        for label in labels_for(schema):
             rows.append(label_row(a, b, every, label, group, "overall"))
             rows.extend(label_row(a, b, ids, label, group, config) for config, ids in sorted(configs.items()))
     return rows
@@ -236,23 +253,19 @@ def _is_scoreable(record: JudgedRecord) -> bool:
     return not record.is_valid or (record.rating is not None and record.is_safe is not None)
 
 
-def headline_effect(a: JudgeSet, b: JudgeSet, *, n_resamples: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+def headline_effect(a: JudgeSet, b: JudgeSet, *, n_resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     """CoSA-Score under each judge on the same documents, and A - B with a paired bootstrap CI."""
-    from ..scoring.bootstrap import paired_compare
-
     rows = []
     for group, configs in sorted(_groups(a, b).items()):
         ids = sorted(sid for members in configs.values() for sid in members)
         kept = [sid for sid in ids if _is_scoreable(a.records[sid]) and _is_scoreable(b.records[sid])]
-        # paired_compare guards *model* comparisons (one judge); here the responses are the same and
-        # the judges differ on purpose, so both sides get one neutral judge name and rubric set.
-        side_a = [replace(a.records[sid], judge="judge", rubric_hashes={}) for sid in kept]
-        side_b = [replace(b.records[sid], judge="judge", rubric_hashes={}) for sid in kept]
         row: dict[str, Any] = {"judge_a": a.name, "judge_b": b.name, "benchmark": group, "n_docs": len(ids)}
-        if not any(x.is_valid and y.is_valid for x, y in zip(side_a, side_b)):
+        if not any(a.records[sid].is_valid and b.records[sid].is_valid for sid in kept):
             rows.append({**row, "n_pairs": 0, "n_excluded": len(ids)})
             continue
-        result = paired_compare(side_a, side_b, n_resamples=n_resamples, seed=seed)
+        result = paired_difference(products([a.records[sid] for sid in kept]),
+                                   products([b.records[sid] for sid in kept]), n_resamples=n_resamples, seed=seed)
         rows.append({**row, "n_pairs": result["n_pairs"], "n_excluded": len(ids) - result["n_pairs"],
                      **{k: result[k] for k in ("score_a", "score_b", "difference", "ci_low", "ci_high",
                                                "p_value", "confidence", "n_resamples", "seed")}})
@@ -288,7 +301,7 @@ def unsafe_detection(judge: JudgeSet, human: JudgeSet) -> list[dict[str, Any]]:
 
 
 def agreement_report(judges: Sequence[JudgeSet], human: JudgeSet | None = None, *,
-                     n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Every pair of judges (and each judge against the humans): rows, headline effects, detection."""
     judges = unique_names(judges)
     if len(judges) + (human is not None) < 2:

@@ -14,7 +14,7 @@ from collections import Counter
 
 from .files import ResumableWriter, batched, progress, read_jsonl, write_manifest
 from .generate import CONFIG_FIELDS
-from .judging import add_judge_arguments, failure_summary, rubric_judge
+from .judge_options import add_judge_arguments, failure_summary, judge_session, session_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,30 +24,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    judge = rubric_judge(args)
     rows = read_jsonl(args.input, required=CONFIG_FIELDS + ("response",))
-    hashes = {"addressed": judge.version("addressed"), "categories": judge.version("categories")}
     counts: Counter = Counter()
     failures: Counter = Counter()
-    with ResumableWriter(args.output) as writer:
+    with judge_session(args) as session, ResumableWriter(args.output) as writer:
+        name = session.judge.name
+        hashes = {rubric: session.judge.rubrics[rubric].hash for rubric in ("addressed", "categories")}
         todo = [r for r in rows if not writer.is_done(r["id"])]
         for chunk in progress(list(batched(todo, args.chunk)), -(-len(todo) // args.chunk), "judge", "chunk"):
             items = [{"prompt": r["prompt"], "response": r["response"]} for r in chunk]
-            addressed = judge.ask("addressed", items)
-            categories = judge.ask("categories", items)
-            for row, is_addressed, labels in zip(chunk, addressed, categories):
+            verdicts = session.ask(["addressed"] * len(items) + ["categories"] * len(items), items + items)
+            for row, is_addressed, labels in zip(chunk, verdicts[:len(items)], verdicts[len(items):]):
                 failed = next((v for v in (is_addressed, labels) if not v.is_valid), None)
                 if failed is not None:
                     failures[failed.failure] += 1
                     continue
                 counts["addressed_this_run" if is_addressed.value else "not_addressed_this_run"] += 1
                 writer.write({**row, "addressed": bool(is_addressed.value), "categories": labels.value,
-                              "judge": judge.name, "rubric_hashes": hashes})
+                              "judge": name, "rubric_hashes": hashes})
         counts.update(responses=len(rows), written_this_run=writer.written, total=len(writer.done),
                       **{f"failed_{k}": v for k, v in failures.items()})
-    settings = {"judge": judge.name, "judge_model": judge.judge.config.model, "rubric_hashes": hashes,
-                **judge.stats}
+        settings = {**session_settings(session), "rubric_hashes": hashes}
     write_manifest(args.output, "judge", [args.input], settings, dict(counts))
-    print(f"judge: {counts['total']} of {len(rows)} responses judged in {args.output} with judge {judge.name}"
+    print(f"judge: {counts['total']} of {len(rows)} responses judged in {args.output} with judge {name}"
           f"{failure_summary(failures)}")
     return 0

@@ -1,0 +1,30 @@
+"""A judge run's output folder: ``judged_<task>.jsonl`` per task, ``scores.json``, ``judge_run.json``.
+
+Written the same way by ``cosa-eval judge`` and by judging inside an lm_eval run.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..manifest import SCORES, write_manifest
+from ..records import judged_file_name, write_judged
+from ..types import JudgedRecord
+
+
+def write_run_outputs(output: Path, records: list[JudgedRecord], manifest: dict[str, Any],
+                      extra_scores: dict[str, Any]) -> dict[str, Any]:
+    """Judged files per task, scores.json (with ``extra_scores`` in each group), then the
+    manifest listing what was written; returns the scores."""
+    from ..scoring.metrics import score_groups
+    by_task: dict[str, list[JudgedRecord]] = defaultdict(list)
+    for record in records:
+        by_task[record.sample.task].append(record)
+    output.mkdir(parents=True, exist_ok=True)
+    written = [write_judged(output / judged_file_name(task), own) for task, own in sorted(by_task.items())]
+    scores = {key: {**score, **extra_scores} for key, score in score_groups(records).items()}
+    (output / SCORES).write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_manifest(output, manifest, written)
+    return scores

@@ -1,0 +1,212 @@
+"""Sending judge requests: bounded concurrency, cache claims, a cost budget, a progress bar.
+
+The engine's ``JudgeSession`` decides *what* to ask; this module only gets answers for requests
+that are not cached yet, claiming each key first so runs sharing one cache send it once.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, TypeVar
+
+from ..errors import CosaError
+from .backends.base import JudgeRequest, JudgeResponse
+from .cache import JudgeCache
+from .judge import Judge
+from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+
+T = TypeVar("T")
+_POLL_S = 0.2            # how often a run waiting on another run's claims looks for their answers
+
+
+@dataclass
+class RunStats:
+    """What one engine run did: calls sent and reused, tokens and money spent now, parsing."""
+
+    judgments: int = 0
+    sent: int = 0
+    cached: int = 0
+    reasked: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)
+    parser: str = "final"                 # the rules the verdicts were read with
+    parser_disagreements: int = 0         # verdicts the final and reference rules read differently
+
+
+def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run``, or in a helper thread when the caller already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Sender:
+    """Sends requests through the backend with bounded concurrency, a budget and a progress bar.
+
+    Each key is claimed in the cache before it is sent, so runs sharing one cache send it once (a
+    run waits for the keys another run holds, and takes over those it gives up or leaves with a dead
+    lease). A budget reserves each call's estimated cost before sending, so calls in flight cannot
+    overshoot it by more than one call.
+    """
+
+    def __init__(self, judge: Judge, cache: JudgeCache, stats: RunStats, max_cost: float | None,
+                 progress: bool) -> None:
+        if max_cost is not None and not max_cost >= 0:       # also NaN, which no spend ever reaches
+            raise CosaError(f"the cost budget must be a number of USD >= 0, got {max_cost}")
+        self.judge, self.cache, self.stats, self.max_cost = judge, cache, stats, max_cost
+        self.progress = progress
+        self.is_ready = False
+        self.reserved = 0.0                   # estimated cost of the calls in flight
+        self.waiting: list[JudgeRequest] = []  # claimed by another run: its answer is awaited
+
+    def _account(self, response: JudgeResponse) -> None:
+        if not response.cost_usd and self.judge.prices is not None:
+            response.cost_usd = cost_usd(self.judge.prices, response.input_tokens, response.output_tokens)
+        self.stats.input_tokens += response.input_tokens
+        self.stats.output_tokens += response.output_tokens
+        self.stats.cost_usd += response.cost_usd
+
+    def _estimate(self, chunk: list[JudgeRequest]) -> float:
+        """What a chunk may cost: its estimated input tokens, and output up to ``max_tokens``."""
+        cap = self.judge.config.sampling.get("max_tokens")
+        return sum(cost_usd(self.judge.prices, estimate_tokens("".join(m["content"] for m in r.messages)),
+                            1 if r.choices else cap or EXPECTED_OUTPUT_TOKENS.get(r.rubric, 320))
+                   for r in chunk)
+
+    async def _reserve(self, cost: float, settled: asyncio.Condition) -> bool:
+        """Wait until the budget has room beside the calls in flight, then reserve ``cost``;
+        False once the budget is spent."""
+        if self.max_cost is None:
+            return True
+        async with settled:
+            while self.stats.cost_usd + self.reserved >= self.max_cost:
+                if self.stats.cost_usd >= self.max_cost:
+                    return False
+                await settled.wait()
+            self.reserved += cost
+            return True
+
+    def _take(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> list[JudgeRequest]:
+        """Claim requests: deliver those answered meanwhile, queue those another run holds,
+        return those now ours to send."""
+        mine, answered = self.cache.claim(r.key for r in requests)
+        ours = set(mine)
+        for request in requests:
+            if request.key in answered:
+                self.stats.cached += 1
+                done(request, answered[request.key])
+                bar.update(1)
+            elif request.key not in ours:
+                self.waiting.append(request)
+        return [r for r in requests if r.key in ours]
+
+    async def _send(self, backend: Any, chunk: list[JudgeRequest], settled: asyncio.Condition,
+                    done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
+        """Send claimed requests within the budget; cache, account and deliver each answer."""
+        cost = self._estimate(chunk) if self.max_cost is not None else 0.0
+        if await self._reserve(cost, settled):
+            try:
+                responses = await _complete(backend, chunk)
+                self.stats.sent += len(chunk)
+                for request, response in zip(chunk, responses):
+                    self._account(response)
+                    self.cache.put(request.key, request.rubric, response)    # releases the claim
+            finally:
+                async with settled:
+                    self.reserved -= cost
+                    settled.notify_all()
+        else:
+            detail = f"budget of ${self.max_cost:.2f} spent before this call was sent"
+            responses = [JudgeResponse(failure="budget_exceeded", detail=detail) for _ in chunk]
+            self.cache.release(r.key for r in chunk)
+        for request, response in zip(chunk, responses):
+            done(request, response)
+        bar.update(len(chunk))
+
+    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
+                     settled: asyncio.Condition, done: Callable, bar: Any, *, claimed: bool = False) -> None:
+        async with gate:
+            mine = chunk if claimed else self._take(chunk, done, bar)
+            if mine:
+                await self._send(backend, mine, settled, done, bar)
+
+    async def _all(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> None:
+        backend = self.judge.backend()
+        size = self.judge.config.batch_size
+        gate, settled = asyncio.Semaphore(self.judge.concurrency), asyncio.Condition()
+        self.waiting = []
+
+        def batches(items: list[JudgeRequest]) -> list[list[JudgeRequest]]:
+            return [items[i:i + size] for i in range(0, len(items), size)]
+
+        try:
+            with self.cache.leases_kept():
+                await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar) for c in batches(requests)))
+                while self.waiting:      # another run's keys: wait for its answers, or take them over
+                    bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
+                    await asyncio.sleep(_POLL_S)
+                    held, self.waiting = self.waiting, []
+                    freed = self._take(held, done, bar)
+                    await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar, claimed=True)
+                                           for c in batches(freed)))
+        finally:
+            await backend.aclose()
+
+    def send(self, requests: list[JudgeRequest], done: Callable[[JudgeRequest, JudgeResponse], None],
+             label: str) -> None:
+        """Answer every request, calling ``done`` as each answer arrives (after caching it)."""
+        if not requests:
+            return
+        if not self.is_ready:
+            self.judge.check_ready()
+            self.is_ready = True
+        from tqdm.auto import tqdm
+        with tqdm(total=len(requests), desc=label, unit="call", disable=not self.progress,
+                  file=sys.stderr, dynamic_ncols=True) as bar:
+            _run_coroutine(lambda: self._all(requests, done, bar))
+
+
+async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeResponse]:
+    """The backend's answers; a backend that raises or miscounts becomes api_error, not a crash."""
+    try:
+        responses = await backend.complete(chunk)
+    except CosaError:
+        raise
+    except Exception as exc:  # a third-party backend broke its "never raise" promise
+        return [JudgeResponse(failure="api_error", detail=f"backend raised {type(exc).__name__}: {exc}")
+                for _ in chunk]
+    if not isinstance(responses, list) or len(responses) != len(chunk):
+        got = len(responses) if isinstance(responses, list) else type(responses).__name__
+        return [JudgeResponse(failure="api_error", detail=f"backend returned {got} answers for "
+                              f"{len(chunk)} requests") for _ in chunk]
+    return [_as_transport_failure(r) if is_empty(r) else r for r in responses]
+
+
+def is_empty(response: JudgeResponse) -> bool:
+    """An answer with no text and no scores: a transport failure, never an answer."""
+    return response.failure is None and not response.choice_probs and not (response.text or "").strip()
+
+
+def _as_transport_failure(response: JudgeResponse) -> JudgeResponse:
+    return JudgeResponse(failure="api_error", detail="the judge returned an empty answer",
+                         input_tokens=response.input_tokens, output_tokens=response.output_tokens,
+                         cost_usd=response.cost_usd, seconds=response.seconds)
