@@ -135,3 +135,11 @@ def test_shipped_openai_compatible_defaults_to_constrained_and_gpt4o_to_free():
     assert load_judge("openai-compatible").config.verdict_format == "json_schema"
     assert load_judge("openai-compatible").config.model == "auto"
     assert load_judge("gpt-4o").config.verdict_format == "free"
+
+
+def test_a_rationale_with_raw_newlines_is_still_the_verdict():
+    from cosa_eval.judging.backends.base import JudgeRequest
+    from cosa_eval.judging.backends.structured import structured_response
+    request = JudgeRequest(key="k", messages=(), rubric="helpfulness", verdict="rating", verdict_format="json_schema")
+    reply = structured_response(request, '{ "rationale": "1.5}\nThe answer is [[5]] good." ,"rating": 1}')
+    assert reply.text == "1.5}\nThe answer is [ [5] ] good.\nRating: [[1]]"

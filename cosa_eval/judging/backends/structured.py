@@ -71,7 +71,7 @@ def canonical_text(verdict: str, reply: Any) -> str | None:
 def structured_response(request: JudgeRequest, content: str, **fields: Any) -> JudgeResponse:
     """A JSON-schema reply turned into canonical verdict text; the raw JSON goes in ``extra``."""
     try:
-        reply = json.loads(content)
+        reply = json.loads(content, strict=False)     # raw newlines in the rationale are common
     except json.JSONDecodeError:
         reply = None
     text = canonical_text(request.verdict, reply)
