@@ -129,7 +129,7 @@ def run_judges(samples: list[Sample], work: Path, with_smollm2: bool) -> dict[st
                          backend_options=options) for name in SCRIPTED]
     runs: dict[str, tuple[list[JudgedRecord], float]] = {}
     importlib.import_module("openai")     # before the clock starts: the first judge is not charged for it
-    with FakeOpenAIServer(answer=scripted_answer, fault_rule=_note_model) as server:
+    with FakeOpenAIServer(answer=scripted_answer, fault_rule=_note_model, models=SCRIPTED) as server:
         os.environ["OPENAI_BASE_URL"] = server.base_url
         os.environ.setdefault("OPENAI_API_KEY", "local-server-needs-no-key")
         for name, path in zip(SCRIPTED, paths):

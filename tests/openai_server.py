@@ -9,7 +9,8 @@ Usage::
         ...                                                   # run the code under test
         assert server.completions == 10                       # answered chat completions
 
-Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models`` (lists ``models``, default just
+``model``; like llama.cpp, any requested name is answered).
 
 Answers: ``answer(messages) -> str`` maps the request's messages to the reply text (default:
 :func:`rubric_answer`, which answers cosa-eval's three rubrics deterministically from the request).
@@ -23,8 +24,17 @@ Faults, each injected *instead of* an answer: ``"429"`` (with ``Retry-After``), 
 ``random.Random(seed)``) over ``fault_kinds``, and/or with ``fault_rule(number, body) -> kind | None``
 (``number`` counts requests from 0; a rule's non-None answer wins).
 
+Constrained output: a ``response_format`` JSON schema (OpenAI's ``json_schema`` form or the
+``json_object`` + ``schema`` form) is answered with an object in that schema whose values are read
+from the free-text answer; ``logprobs``/``top_logprobs`` add per-token logprobs, the verdict tokens
+with scripted alternatives (rating k: 0.7 k, 0.2 k+1 mod 6, 0.1 junk; YES/NO: 0.8 / 0.15 / 0.05
+junk; booleans: 0.9 / 0.1). ``unsupported`` lists what this server lacks: ``"json_schema"`` or
+``"json_object"`` (answered with HTTP 500, as llama-cpp-python does), ``"logprobs"`` (silently left out). ``slots`` > 0 serves
+llama.cpp's ``GET /props`` with ``total_slots``.
+
 Inspection: ``requests`` (list of :class:`Recorded`: path, lower-cased headers, parsed body), ``request_count``,
-``completions`` (successful answers), ``faults`` (kind -> count); ``reset()`` clears them.
+``completions`` (successful answers), ``faults`` (kind -> count), ``gets`` (paths of GET requests,
+which ``requests`` leaves out); ``reset()`` clears them.
 ``latency_s`` delays every answer. Run it alone with ``python tests/openai_server.py --port 8000``.
 """
 from __future__ import annotations
@@ -32,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import re
 import threading
@@ -95,10 +106,14 @@ class _State:
     retry_after: str
     model: str
     rng: random.Random
+    unsupported: tuple[str, ...] = ()
+    slots: int = 0
+    models: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    gets: list[str] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -125,8 +140,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode("utf-8"), headers)
 
     def do_GET(self) -> None:
-        if urllib.parse.urlsplit(self.path).path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": self.state.model, "object": "model"}]})
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+        with self.state.lock:
+            self.state.gets.append(self.path)
+        if path.endswith("/models"):
+            served = self.state.models or (self.state.model,)
+            self._json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
+        elif path == "/props" and self.state.slots:
+            self._json(200, {"total_slots": self.state.slots})
         else:
             self._json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -178,16 +199,78 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", []) if isinstance(body, dict) else []
         reply = state.answer(messages)
         reply = reply if isinstance(reply, Reply) else Reply(reply)
+        schema, kind = _schema_of(body)
+        if kind in state.unsupported:
+            return self._json(500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}})
+        logprobs = None
+        if schema is not None and reply.text is not None:
+            pieces = _structured_pieces(reply.text, schema)
+            reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
+            if body.get("logprobs") and "logprobs" not in state.unsupported:
+                logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
         prompt_chars = sum(len(m.get("content") or "") for m in messages)
         usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(reply.text or "") // 4 + 1}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         data = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", state.model),
                 "choices": [{"index": 0, "finish_reason": reply.finish_reason,
-                             "message": {"role": "assistant", "content": reply.text}}], "usage": usage}
+                             "message": {"role": "assistant", "content": reply.text},
+                             **({"logprobs": logprobs} if logprobs else {})}], "usage": usage}
         self._json(200, data)
         with state.lock:
             state.completions += 1
+
+
+def _schema_of(body: Any) -> tuple[dict | None, str]:
+    """The JSON schema a request asks its answer to follow, and the response_format type."""
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    if not isinstance(fmt, dict):
+        return None, ""
+    kind = str(fmt.get("type", ""))
+    schema = (fmt.get("json_schema") or {}).get("schema") if kind == "json_schema" else fmt.get("schema")
+    return (schema if isinstance(schema, dict) else None), kind
+
+
+_WORDS = re.compile(r"\s*\S+")
+
+
+def _structured_pieces(free_text: str, schema: dict) -> list[tuple[str, list[tuple[str, float]] | None]]:
+    """The schema's object built from a free-text verdict, as tokens (text, scripted alternatives)."""
+    ratings = re.findall(r"\[\[(\d)\]\]", free_text)
+    verdicts = re.findall(r"\[\[(YES|NO)\]\]", free_text)
+    brace = free_text.rfind("{")
+    try:
+        labels = json.loads(free_text[brace:]) if brace >= 0 else {}
+    except json.JSONDecodeError:
+        labels = {}
+    pieces: list[tuple[str, list[tuple[str, float]] | None]] = [("{", None)]
+    for number, (name, spec) in enumerate(schema.get("properties", {}).items()):
+        pieces.append((("" if number == 0 else ", ") + json.dumps(name) + ":", None))
+        if spec.get("type") == "string" and "enum" not in spec:
+            words = _WORDS.findall(json.dumps(free_text.splitlines()[0] if free_text else "")[1:-1])
+            pieces += [(' "', None)] + [(word, None) for word in words] + [('"', None)]
+        elif spec.get("type") == "integer":
+            k = int(ratings[-1]) if ratings else 0
+            pieces.append((f" {k}", [(f" {k}", 0.7), (f" {(k + 1) % 6}", 0.2), (" x", 0.1)]))
+        elif spec.get("type") == "string":
+            value = verdicts[-1] if verdicts else "NO"
+            other = "NO" if value == "YES" else "YES"
+            pieces += [(f' "{value}', [(f' "{value}', 0.8), (f' "{other}', 0.15), (' "Maybe', 0.05)]), ('"', None)]
+        else:
+            flag = bool(labels.get(name, False)) if isinstance(labels, dict) else False
+            pieces.append((f" {json.dumps(flag)}", [(f" {json.dumps(flag)}", 0.9), (f" {json.dumps(not flag)}", 0.1)]))
+    return pieces + [("}", None)]
+
+
+def _logprob_tokens(pieces: list[tuple[str, list[tuple[str, float]] | None]], top: int) -> list[dict]:
+    """OpenAI's ``logprobs.content``: one entry per token with its ``top`` alternatives."""
+    tokens = []
+    for text, alternatives in pieces:
+        ranked = alternatives or [(text, 1.0)]
+        tokens.append({"token": text, "logprob": math.log(ranked[0][1]), "bytes": None,
+                       "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None}
+                                        for t, p in ranked[:top]]})
+    return tokens
 
 
 class _Server(ThreadingHTTPServer):
@@ -202,12 +285,14 @@ class FakeOpenAIServer:
                  fault_kinds: tuple[str, ...] = FAULT_KINDS, seed: int = 0,
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
-                 model: str = "judge-model", port: int = 0) -> None:
+                 model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
+                 slots: int = 0, models: tuple[str, ...] = ()) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
-                             timeout_sleep_s, slow_s, retry_after, model, random.Random(seed))
+                             timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
+                             tuple(unsupported), slots, tuple(models))
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
@@ -231,6 +316,10 @@ class FakeOpenAIServer:
         return self._state.completions
 
     @property
+    def gets(self) -> list[str]:
+        return list(self._state.gets)
+
+    @property
     def faults(self) -> dict[str, int]:
         return dict(self._state.faults)
 
@@ -240,7 +329,7 @@ class FakeOpenAIServer:
             if name == "seed":
                 self._state.rng = random.Random(value)
                 continue
-            if not hasattr(self._state, name) or name in ("lock", "requests", "faults", "completions"):
+            if not hasattr(self._state, name) or name in ("lock", "requests", "faults", "completions", "gets"):
                 raise AttributeError(f"not a server setting: {name}")
             setattr(self._state, name, value)
 
@@ -250,6 +339,7 @@ class FakeOpenAIServer:
             self._state.requests.clear()
             self._state.completions = 0
             self._state.faults.clear()
+            self._state.gets.clear()
 
     def start(self) -> "FakeOpenAIServer":
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -20,7 +20,14 @@ def default_judge(chosen: str | None = None) -> str:
     """The judge to use: ``chosen``, else ``$COSA_JUDGE``, else gpt-4o (the paper's judge)."""
     return chosen or os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE
 _FIELDS = {"description", "backend", "model", "sampling", "concurrency", "batch_size", "reasks",
-           "rubrics", "prices", "backend_options", "logit_scoring", "name"}
+           "rubrics", "prices", "backend_options", "logit_scoring", "name", "verdict_format", "parser"}
+VERDICT_FORMATS = ("free", "json_schema", "logprobs")
+PARSERS = ("final", "reference")
+# backend_options that any backend may take, and what they must be: (kind, minimum, inclusive)
+_NUMBER_OPTIONS: dict[str, tuple[type, float, bool]] = {
+    "timeout_s": (float, 0, False), "max_retries": (int, 0, True), "backoff_base_s": (float, 0, True),
+    "backoff_max_s": (float, 0, True), "start_concurrency": (int, 1, True),
+    "rationale_chars": (int, 1, True), "top_logprobs": (int, 1, True)}
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,8 @@ class JudgeConfig:
     batch_size: int = 1                           # requests per Backend.complete() call
     reasks: int = 2
     logit_scoring: bool = False
-    verdict_format: str = "free"
-    parser: str = "final"
+    verdict_format: str = "free"                  # "free" | "json_schema" | "logprobs"
+    parser: str = "final"                         # "final" | "reference"
     description: str = ""
 
 
@@ -141,6 +148,29 @@ def _prices(path: Path, given: Any) -> tuple[float, float] | None:
     return float(given["input"]), float(given["output"])
 
 
+def _choice(path: Path, data: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = data.get(key, allowed[0])
+    if value not in allowed:
+        raise CosaError(f"{path}: field {key!r} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _backend_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The backend's options; the shared numeric ones are checked here, naming file and field."""
+    options = dict(_typed(path, data, "backend_options", dict, {}) or {})
+    for key, (kind, minimum, inclusive) in _NUMBER_OPTIONS.items():
+        if key not in options:
+            continue
+        value = options[key]
+        fits = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+        if fits and kind is float:
+            fits = math.isfinite(value)
+        if not fits or value < minimum or (value == minimum and not inclusive):
+            want = ("an integer" if kind is int else "a number") + (" >= " if inclusive else " > ")
+            raise CosaError(f"{path}: field 'backend_options.{key}' must be {want}{minimum:g}, got {value!r}")
+    return options
+
+
 def parse_judge_config(path: Path, data: dict[str, Any]) -> JudgeConfig:
     """Validate the fields of one judge.yaml; every error names the file and the field."""
     backend = _typed(path, data, "backend", str, "")
@@ -152,7 +182,7 @@ def parse_judge_config(path: Path, data: dict[str, Any]) -> JudgeConfig:
     return JudgeConfig(
         name=_typed(path, data, "name", str, path.parent.name), path=path, backend=backend, model=model,
         sampling=dict(_typed(path, data, "sampling", dict, {})),
-        backend_options=dict(_typed(path, data, "backend_options", dict, {}) or {}),
+        backend_options=_backend_options(path, data),
         rubrics=_rubrics(path, _typed(path, data, "rubrics", dict, {}) or {}),
         prices=_prices(path, data.get("prices")),
         concurrency=_positive(path, "concurrency", _typed(path, data, "concurrency", int, 8)),
@@ -160,6 +190,8 @@ def parse_judge_config(path: Path, data: dict[str, Any]) -> JudgeConfig:
         reasks=_positive(path, "reasks", _typed(path, data, "reasks", int, 2), minimum=0),
         logit_scoring=_typed(path, data, "logit_scoring", bool, False),
         description=_typed(path, data, "description", str, ""),
+        verdict_format=_choice(path, data, "verdict_format", VERDICT_FORMATS),
+        parser=_choice(path, data, "parser", PARSERS),
     )
 
 

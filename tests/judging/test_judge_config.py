@@ -46,6 +46,14 @@ def test_judge_by_path_and_folder(tmp_path):
     ({"prices": {"input": -1, "output": 1}}, r"field 'prices' must be"),
     ({"rubrics": {"helpfulness": "missing.jinja"}}, r"rubrics.helpfulness points to .*missing.jinja, which does not exist"),
     ({"rubrics": {"tone": "x.jinja"}}, r"rubrics.tone is not a rubric"),
+    ({"verdict_format": "json"}, r"field 'verdict_format' must be one of free, json_schema, logprobs, got 'json'"),
+    ({"parser": "last"}, r"field 'parser' must be one of final, reference, got 'last'"),
+    ({"backend_options": {"max_retries": -1}}, r"field 'backend_options.max_retries' must be an integer >= 0, got -1"),
+    ({"backend_options": {"max_retries": "x"}}, r"field 'backend_options.max_retries' must be an integer >= 0, got 'x'"),
+    ({"backend_options": {"max_retries": 2.5}}, r"field 'backend_options.max_retries' must be an integer"),
+    ({"backend_options": {"timeout_s": "fast"}}, r"field 'backend_options.timeout_s' must be a number > 0, got 'fast'"),
+    ({"backend_options": {"timeout_s": 0}}, r"field 'backend_options.timeout_s' must be a number > 0, got 0"),
+    ({"backend_options": {"start_concurrency": True}}, r"'backend_options.start_concurrency' must be an integer >= 1"),
 ])
 def test_bad_fields_name_file_and_field(tmp_path, change, message):
     path = write_judge(tmp_path, **change)

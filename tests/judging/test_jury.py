@@ -64,7 +64,8 @@ def samples() -> list[Sample]:
 
 @pytest.fixture
 def jury_server(monkeypatch):
-    with FakeOpenAIServer(answer=scripted_answer, fault_rule=model_rule(set())) as server:
+    with FakeOpenAIServer(answer=scripted_answer, fault_rule=model_rule(set()),
+                          models=("judge-a", "judge-b", "judge-c")) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-jury")
         yield server

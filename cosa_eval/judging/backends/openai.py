@@ -1,13 +1,20 @@
 """Judge backend for the OpenAI API, Azure OpenAI, and any OpenAI-compatible server.
 
 Keys come only from the environment (``OPENAI_API_KEY``, ``AZURE_OPENAI_API_KEY``) and are never
-stored. The client's own retries are off; this backend retries 429/5xx/timeouts/connection errors
-and malformed answers itself, with jittered exponential backoff that honours ``Retry-After``.
+stored. The client's own retries are off; this backend retries 429/5xx/timeouts/connection errors,
+malformed and empty answers itself, with jittered exponential backoff that honours ``Retry-After``.
+Calls in flight follow :class:`~.pacing.AdaptiveLimit` (start low, ramp up, back off on overload).
+
+The official client sends every call (auth, Azure routing, error types) through ``client.post``
+with a prebuilt JSON body, and the answer is read as plain JSON: no request transformation and no
+response models, which is most of the client's CPU per call.
 """
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import functools
+import importlib
+import json
 import os
 import random
 import time
@@ -15,88 +22,79 @@ from typing import Any, ClassVar
 
 from ...errors import CosaError
 from .base import JudgeRequest, JudgeResponse
+from .http_errors import OPENAI_URL, _Final, _Retry, retry_after_seconds, scrub, status_failure
+from .pacing import AdaptiveLimit
+from .served import ServedModel
+from .structured import VERDICT_KINDS, logprob_response, response_format, structured_response
 
-RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+__all__ = ["OpenAIBackend", "retry_after_seconds"]
 SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
                            "stop", "frequency_penalty", "presence_penalty"})
 MAX_RETRY_AFTER_S = 300.0   # a server asking for longer is waited on only this long per attempt
 NO_KEY = "no-key-needed"   # placeholder for local servers that accept any key; not a secret
-
-
-class _Retry(Exception):
-    """A failure worth another attempt; ``wait`` is the server's Retry-After, if any."""
-
-    def __init__(self, detail: str, wait: float | None = None) -> None:
-        super().__init__(detail)
-        self.wait = wait
-
-
-class _Final(Exception):
-    """A failure that another attempt would repeat."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (number or HTTP date)."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+SCHEMA_STYLES = ("json_schema", "json_object")
+POOL_CONNECTIONS = 8        # keep-alive connections per HTTP client (see _client_for_loop)
 
 
 class OpenAIBackend:
-    """Chat completions over HTTP with bounded concurrency and bounded, jittered retries."""
+    """Chat completions over HTTP with adaptive, bounded concurrency and bounded, jittered retries."""
 
     name: ClassVar[str] = "openai"
 
     def __init__(self, model: str, sampling: dict[str, Any], *, concurrency: int = 16,
                  timeout_s: float = 120.0, max_retries: int = 6, backoff_base_s: float = 1.0,
                  backoff_max_s: float = 60.0, base_url: str | None = None, require_base_url: bool = False,
-                 azure_endpoint: str | None = None, azure_deployment: str | None = None,
-                 api_version: str | None = None) -> None:
+                 provider: str = "", azure_endpoint: str | None = None, azure_deployment: str | None = None,
+                 api_version: str | None = None, start_concurrency: int | None = None,
+                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema") -> None:
         unknown = sorted(set(sampling) - SAMPLING_KEYS)
         if unknown:
             raise CosaError(f"sampling option {unknown[0]!r} is not supported by the openai backend; "
                             f"use {', '.join(sorted(SAMPLING_KEYS))}")
+        if schema_style not in SCHEMA_STYLES:
+            raise CosaError(f"backend_options.schema_style must be one of {', '.join(SCHEMA_STYLES)}, "
+                            f"got {schema_style!r}")
         self.model, self.sampling = model, dict(sampling)
-        self.concurrency, self.timeout_s, self.max_retries = concurrency, float(timeout_s), int(max_retries)
+        self.concurrency = int(concurrency)
+        self.start_concurrency = int(start_concurrency or concurrency)    # no ramp unless asked for
+        self.timeout_s, self.max_retries = float(timeout_s), int(max_retries)
         self.backoff_base_s, self.backoff_max_s = float(backoff_base_s), float(backoff_max_s)
+        self.rationale_chars, self.top_logprobs, self.schema_style = rationale_chars, top_logprobs, schema_style
+        self.explicit_base_url = base_url is not None
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.require_base_url = require_base_url
+        self.require_base_url, self.provider = require_base_url, provider
         self.azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or None
         self.azure_deployment = azure_deployment
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+        self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
+                                   self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
+        self._formats: dict[tuple[str, str], dict[str, Any]] = {}
         self._loop: Any = None
-        self._client: Any = None
-        self._gate: asyncio.Semaphore | None = None
+        self._clients: list[Any] = []
+        self._loads: list[int] = []
+        self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
         if self.azure_endpoint:
             return os.environ.get("AZURE_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         return os.environ.get("OPENAI_API_KEY")
 
+    def _check_endpoint(self) -> None:
+        """A judge pinned to the OpenAI API refuses a foreign OPENAI_BASE_URL it was not given."""
+        if self.provider == "openai" and self.base_url and not self.explicit_base_url \
+                and self.base_url.rstrip("/") != OPENAI_URL:
+            raise CosaError(f"this judge pins the OpenAI API, but OPENAI_BASE_URL={self.base_url} points "
+                            "elsewhere; unset OPENAI_BASE_URL, pass --judge-endpoint URL to judge with that "
+                            "server under this judge's name, or use --judge openai-compatible")
+
     def check_ready(self) -> None:
-        """Raise ``CosaError`` naming the fix when the package, key or server URL is missing."""
+        """Raise ``CosaError`` naming the fix when the package, key, server or model is wrong."""
         try:
             import openai  # noqa: F401
         except ImportError:
             raise CosaError("the openai judge backend needs the openai package: "
                             "pip install 'cosa-eval[api]'") from None
+        self._check_endpoint()
         if self.require_base_url and not self.base_url:
             raise CosaError("no OPENAI_BASE_URL: export OPENAI_BASE_URL=http://HOST:PORT/v1 for your "
                             "OpenAI-compatible server, or choose another judge with --judge/COSA_JUDGE")
@@ -105,123 +103,174 @@ class OpenAIBackend:
             raise CosaError(f"no {var}: export it, choose another judge with --judge/COSA_JUDGE, or "
                             "run lm_eval with --predict_only --log_samples and judge later with "
                             "'cosa-eval judge'")
+        self._served.resolve()
 
     def identity(self) -> dict[str, str]:
-        """Where and what answers: the base URL (or Azure endpoint/deployment) and the model."""
+        """Where and what really answers: endpoint (base URL, Azure deployment, OpenAI) and model."""
+        self._check_endpoint()
         if self.azure_endpoint:
-            return {"endpoint": f"{self.azure_endpoint}#{self.azure_deployment or self.model}", "model": self.model}
-        return {"endpoint": self.base_url or "api.openai.com", "model": self.model}
+            endpoint = f"azure:{self.azure_endpoint.rstrip('/')} deployment={self.azure_deployment or self.model}"
+        else:
+            endpoint = (self.base_url or OPENAI_URL).rstrip("/")
+        return {"endpoint": endpoint, "model": self._served.resolve()}
 
-    def _client_for_loop(self) -> Any:
-        """One client and semaphore per event loop (an asyncio client cannot cross loops)."""
+    def _client_for_loop(self) -> list[Any]:
+        """Clients and the in-flight limit for this event loop (an asyncio client cannot cross loops).
+
+        Calls are spread over several clients of at most ``POOL_CONNECTIONS`` keep-alive
+        connections each: httpx scans its whole pool on every request and every response, so
+        small pools cost far less CPU per call than one large one."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            import openai
-            common = dict(api_key=self._api_key() or NO_KEY, max_retries=0, timeout=self.timeout_s)
-            if self.azure_endpoint:
-                self._client = openai.AsyncAzureOpenAI(azure_endpoint=self.azure_endpoint,
-                                                       azure_deployment=self.azure_deployment,
-                                                       api_version=self.api_version, **common)
-            else:
-                self._client = openai.AsyncOpenAI(base_url=self.base_url, **common)
-            self._loop, self._gate = loop, asyncio.Semaphore(self.concurrency)
-        return self._client
+            maximum = min(self.concurrency, self._served.slots or self.concurrency)
+            pools = -(-maximum // POOL_CONNECTIONS)
+            verify = _tls_context()
+            self._clients = [self._new_client(-(-maximum // pools), verify) for _ in range(pools)]
+            self._loads = [0] * pools
+            self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
+        return self._clients
+
+    def _new_client(self, connections: int, verify: Any) -> Any:
+        import openai
+        httpx = http_library()
+        http = openai.DefaultAsyncHttpxClient(
+            timeout=httpx.Timeout(self.timeout_s), verify=verify,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                keepalive_expiry=30))
+        common = dict(api_key=self._api_key() or NO_KEY, max_retries=0, timeout=self.timeout_s,
+                      http_client=http)
+        if self.azure_endpoint:
+            return openai.AsyncAzureOpenAI(azure_endpoint=self.azure_endpoint,
+                                           azure_deployment=self.azure_deployment,
+                                           api_version=self.api_version, **common)
+        return openai.AsyncOpenAI(base_url=self.base_url, **common)
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
-        client = self._client_for_loop()
-        return list(await asyncio.gather(*(self._answer(client, request) for request in requests)))
+        model = self._served.resolve()
+        self._client_for_loop()
+        return list(await asyncio.gather(*(self._answer(r, *self._body(model, r)) for r in requests)))
 
     async def aclose(self) -> None:
-        """Close this event loop's HTTP client (the engine calls it when a batch is done)."""
-        if self._client is not None:
-            await self._client.close()
-        self._loop = self._client = self._gate = None
+        """Close this event loop's HTTP clients (the engine calls it when a batch is done)."""
+        for client in self._clients:
+            await client.close()
+        self._loop, self._clients, self._gate = None, [], None
 
-    def _scrub(self, text: str) -> str:
-        """Remove any key material from an error detail before it can be stored."""
-        for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
-            secret = os.environ.get(name)
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text[:300]
+    def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
+        """The verdict format used and the call's JSON body, serialised once for all its attempts
+        (a dict only where Azure routes by the body's model)."""
+        body: dict[str, Any] = {"model": model, "messages": list(request.messages), **self.sampling}
+        mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
+        if mode != "free":
+            body["response_format"] = self._format(request.verdict)
+        if mode == "logprobs":
+            body["logprobs"], body["top_logprobs"] = True, self.top_logprobs
+        if self.azure_endpoint and not self.azure_deployment:
+            return mode, body
+        return mode, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _format(self, verdict: str) -> dict[str, Any]:
+        key = (verdict, self.schema_style)
+        if key not in self._formats:
+            self._formats[key] = response_format(verdict, self.rationale_chars, self.schema_style)
+        return self._formats[key]
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
             return min(wait, MAX_RETRY_AFTER_S) + random.uniform(0, 0.1 * self.backoff_base_s)
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt))
 
-    async def _answer(self, client: Any, request: JudgeRequest) -> JudgeResponse:
+    async def _answer(self, request: JudgeRequest, mode: str, body: bytes | dict[str, Any]) -> JudgeResponse:
         started, detail = time.monotonic(), ""
-        assert self._gate is not None
+        gate, loads = self._gate, self._loads
+        assert gate is not None
         for attempt in range(self.max_retries + 1):
+            epoch, outcome, wait = await gate.acquire(), "other", None
+            pool = loads.index(min(loads))        # the least busy client has a free connection
+            loads[pool] += 1
             try:
-                async with self._gate:
-                    response = await self._call(client, request)
+                response = await self._call(self._clients[pool], body, request, mode)
+                outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
             except _Final as final:
-                return JudgeResponse(failure=final.kind, detail=self._scrub(str(final)),
+                return JudgeResponse(failure=final.kind, detail=scrub(str(final)),
                                      seconds=time.monotonic() - started)
             except _Retry as retry:
-                detail = str(retry)
-                if attempt < self.max_retries:
-                    await asyncio.sleep(self._delay(attempt, retry.wait))
+                outcome = "overloaded" if retry.overload else "other"
+                detail, wait = str(retry), retry.wait
+            finally:
+                loads[pool] -= 1
+                gate.release(epoch, overloaded=outcome == "overloaded", answered=outcome == "answered")
+            if attempt < self.max_retries:
+                await asyncio.sleep(self._delay(attempt, wait))
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
-                             detail=self._scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
+                             detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
-    async def _call(self, client: Any, request: JudgeRequest) -> JudgeResponse:
+    async def _call(self, client: Any, body: bytes | dict[str, Any], request: JudgeRequest,
+                    mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
         import openai
         try:
-            completion = await client.chat.completions.create(
-                model=self.model, messages=list(request.messages), **self.sampling)
+            raw = await client.post("/chat/completions", body=body, cast_to=http_library().Response)
+            data = json.loads(raw.content)
         except openai.APITimeoutError:
-            raise _Retry(f"timed out after {self.timeout_s:g}s") from None
+            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
         except openai.APIConnectionError as exc:
-            raise _Retry(f"connection error ({exc})") from None
+            raise _Retry(f"connection error ({exc})", overload=True) from None
         except openai.APIStatusError as exc:
-            raise _status_failure(exc, self.model) from None
-        except (ValueError, TypeError, KeyError, openai.APIResponseValidationError) as exc:
+            raise status_failure(exc, self.model, mode) from None
+        except (ValueError, TypeError, KeyError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
-        return _response_of(completion)
+        return _response_of(data, request, mode)
 
 
-def _status_failure(exc: Any, model: str) -> Exception:
-    """429/5xx are retried (after Retry-After); a content-filter 400 is a judge refusal."""
-    status = getattr(exc, "status_code", 0)
-    body = str(getattr(exc, "body", "") or getattr(exc, "message", ""))
-    if status in RETRY_STATUS:
-        return _Retry(f"HTTP {status}", retry_after_seconds(getattr(exc.response, "headers", None)))
-    if status in (401, 403):
-        return CosaError(f"the judge server rejected the API key (HTTP {status}); check OPENAI_API_KEY "
-                         "(or AZURE_OPENAI_API_KEY) and the server URL")
-    if status == 404:
-        return CosaError(f"the judge server answered HTTP 404 for model {model!r}; check the "
-                         "judge.yaml model: and OPENAI_BASE_URL (GET /v1/models lists what it serves)")
-    if status == 400 and "content_filter" in body.replace(" ", "_").lower():
-        return _Final("judge_refused", "the judge's content filter blocked the request")
-    return _Final("api_error", f"HTTP {status}: {body[:200]}")
+@functools.lru_cache(maxsize=1)
+def http_library() -> Any:
+    """The HTTP package the installed openai client is built on (httpx; httpx2 for openai 3)."""
+    import openai
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    return importlib.import_module(base.__module__.split(".")[0])
 
 
-def _response_of(completion: Any) -> JudgeResponse:
-    """Classify a parsed completion: empty/odd answers are retried, length is truncated."""
-    choices = getattr(completion, "choices", None)
-    if not choices:
+def _tls_context() -> Any:
+    """One TLS context (certifi's CA bundle, as httpx uses) shared by the clients: loading the CA
+    bundle costs ~50 ms of CPU per client otherwise."""
+    import ssl
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
+    """Classify a completion: empty/odd answers are retried, length is truncated."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise _Retry("no choices in the response" if choices == [] else "malformed response")
     choice = choices[0]
-    message = getattr(choice, "message", None)
-    text = getattr(message, "content", None)
-    usage = getattr(completion, "usage", None)
-    tokens = dict(input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                  output_tokens=getattr(usage, "completion_tokens", 0) or 0)
-    if choice.finish_reason == "content_filter" or getattr(message, "refusal", None):
-        return JudgeResponse(text=text, failure="judge_refused", detail="the judge refused "
-                             f"({'content filter' if choice.finish_reason == 'content_filter' else 'refusal'})",
-                             **tokens)
-    if choice.finish_reason == "length":
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    text, finish = message.get("content"), choice.get("finish_reason")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    tokens = dict(input_tokens=int(usage.get("prompt_tokens") or 0),
+                  output_tokens=int(usage.get("completion_tokens") or 0))
+    if finish == "content_filter" or message.get("refusal"):
+        kind = "content filter" if finish == "content_filter" else "refusal"
+        return JudgeResponse(text=text, failure="judge_refused", detail=f"the judge refused ({kind})", **tokens)
+    if finish == "length":
         return JudgeResponse(text=text, failure="truncated", detail="the judge hit max_tokens before "
                              "its verdict; raise sampling.max_tokens", **tokens)
-    if text is None:
+    if not isinstance(text, str) or not text.strip():
         raise _Retry("the response has no message content")
-    return JudgeResponse(text=text, **tokens)
+    if mode == "free":
+        return JudgeResponse(text=text, **tokens)
+    if mode == "json_schema":
+        return structured_response(request, text, **tokens)
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        raise CosaError("the judge server returned no logprobs; it does not support them: set "
+                        "verdict_format: json_schema (or free) in the judge.yaml")
+    return logprob_response(request, text, content, **tokens)
