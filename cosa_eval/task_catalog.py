@@ -24,12 +24,13 @@ LM_EVAL_NOTE = ("plain `lm_eval ls tasks` lists only lm_eval's built-in tasks: l
 
 @dataclass(frozen=True)
 class Entry:
-    """One task YAML: a group (with members) or a task (with the split it loads)."""
+    """One task YAML: a group (with members) or a task (with the config it loads)."""
 
     name: str
     members: tuple[str, ...] = ()
     benchmark: str = ""
-    split: str = ""
+    schema: str = ""
+    config_id: str = ""
     packaged: bool = False
 
     @property
@@ -56,7 +57,9 @@ def catalog() -> dict[str, Entry]:
         else:
             kwargs = data.get("dataset_kwargs") or {}
             entries[data["task"]] = Entry(data["task"], benchmark=str(kwargs.get("benchmark", "")),
-                                          split=str(kwargs.get("split", "")), packaged=bool(kwargs.get("packaged")))
+                                          schema=str(kwargs.get("schema", "")),
+                                          config_id=str(kwargs.get("config_id", "")),
+                                          packaged=bool(kwargs.get("packaged")))
     return entries
 
 
@@ -65,7 +68,7 @@ def task_names() -> list[str]:
 
 
 class _Counter:
-    """Document counts per split from one data source, each split read once; a source that cannot
+    """Document counts per config from one data source, each split read once; a source that cannot
     be read gives no count and one reason."""
 
     def __init__(self, data_dir: Path | None) -> None:
@@ -83,7 +86,7 @@ class _Counter:
 
     def count(self, entry: Entry) -> int | None:
         from .data import DEMO_DATA_DIR, load_docs
-        key = (entry.benchmark, entry.split, entry.packaged)
+        key = (entry.benchmark, entry.config_id, entry.packaged)
         source = self.source(entry)
         if key not in self.counts:
             if source in self.problems:
@@ -91,7 +94,8 @@ class _Counter:
             else:
                 try:
                     folder = DEMO_DATA_DIR if entry.packaged else self.data_dir
-                    self.counts[key] = len(load_docs(entry.benchmark, entry.split, data_dir=folder))
+                    self.counts[key] = len(load_docs(entry.schema, entry.config_id, data_dir=folder,
+                                                     benchmark=entry.benchmark))
                 except CosaError as error:
                     self.problems[source] = str(error)
                     self.counts[key] = None

@@ -79,7 +79,8 @@ def _summary(run: Any, output: Path) -> str:
     failures = ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items())) or "none"
     return (f"judged {len(records)} responses ({valid} valid; failures: {failures}); "
             f"{stats.sent} calls sent, {stats.cached} answered from the cache, {stats.reasked} re-asked, "
-            f"${stats.cost_usd:.4f} spent; wrote {output}")
+            f"${stats.cost_usd:.4f} spent; read with the {stats.parser} parser ({stats.parser_disagreements} "
+            f"verdicts the other parser reads differently); wrote {output}")
 
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -84,10 +84,12 @@ def test_page_sorts_expands_and_renders(browser, page, tmp_path):
     assert initial[:2] == ["model-b", "model-a"] and "L3.1-8B-Inst+CoSAlign" in initial
     # CoSA-Score, first click: best first; rows without an overall score stay last in paper order
     _header(browser, table, "CoSA-Score [95% CI]").click()
-    assert _models(browser, table)[:4] == ["model-b", "model-a", "GPT-4o-mini+ICA", "GPT-4o-mini+ICA-5shot"]
-    assert _models(browser, table)[4] == "L3.1-8B-Inst+ICA"
+    assert _models(browser, table)[:5] == ["model-b", "model-a", "GPT-4o-mini", "GPT-4o-mini+ICA",
+                                           "GPT-4o-mini+ICA-5shot"]
+    assert _models(browser, table)[5] == "L3.1-8B-Inst+ICA"
     _header(browser, table, "CoSA-Score [95% CI]").click()  # second click: ascending
-    assert _models(browser, table)[:4] == ["GPT-4o-mini+ICA-5shot", "GPT-4o-mini+ICA", "model-a", "model-b"]
+    assert _models(browser, table)[:5] == ["GPT-4o-mini+ICA-5shot", "GPT-4o-mini+ICA", "GPT-4o-mini", "model-a",
+                                           "model-b"]
     assert _header(browser, table, "CoSA-Score [95% CI]").get_attribute("aria-sort") == "ascending"
     _header(browser, table, "Seen").click()  # seen: model-b 0.5, L3.1-8B-Inst+CoSAlign 0.408, ...
     assert _models(browser, table)[:3] == ["model-b", "L3.1-8B-Inst+CoSAlign", "GPT-4o-mini+CoSAlign (SFT only)"]
@@ -126,7 +128,7 @@ def demo_site(tmp_path: Path) -> Path:
     from cosa_eval.scoring.notice import Notice, write_notice
     results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
     run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
-    assert leaderboard("add", run_a_dir, "--results", results) == 0
+    assert leaderboard("add", run_a_dir, "--results", results, "--min-valid-rate", "0") == 0
     write_notice(results, Notice(warning=DEMO_WARNING, samples={"cosapien": DEMO_SAMPLE},
                                  ratings={"cosapien": [1.61, 1.6, 1.63, 1.62], "cosalign_test": [0, 2.1, 4.8]}))
     assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0

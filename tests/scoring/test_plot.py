@@ -21,7 +21,7 @@ def results(tmp_path: Path) -> Path:
     folder = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
     run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
     run_b_dir = write_run(tmp_path / "run-b", run_b(), "model-b-with-a-rather-long-name-that-would-squash-bars")
-    assert leaderboard("add", run_a_dir, run_b_dir, "--results", folder) == 0
+    assert leaderboard("add", run_a_dir, run_b_dir, "--results", folder, "--min-valid-rate", "0") == 0
     return folder
 
 
