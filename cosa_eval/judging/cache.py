@@ -66,11 +66,24 @@ def request_key(**identity: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def is_empty(response: JudgeResponse) -> bool:
+    """An answer with no text and no scores: a transport failure, never an answer."""
+    return response.failure is None and not response.choice_probs and not (response.text or "").strip()
+
+
 def is_cacheable(response: JudgeResponse) -> bool:
-    """An answer, or a failure that a retry would repeat."""
+    """An answer (not an empty one), or a failure that a retry would repeat."""
     if response.failure is None:
-        return response.text is not None or bool(response.choice_probs)
+        return not is_empty(response)
     return response.failure in CACHED_FAILURES
+
+
+def _stored(rows: Iterable[tuple]) -> Iterator[tuple[str, JudgeResponse]]:
+    """(key, answer) of stored rows; an empty answer an older version stored counts as none."""
+    for row in rows:
+        response = _response_of(row)
+        if not is_empty(response):
+            yield row[0], response
 
 
 def _chunks(keys: list[str]) -> Iterator[tuple[list[str], str]]:
@@ -126,8 +139,8 @@ class JudgeCache:
         found: dict[str, JudgeResponse] = {}
         with self._guard("read"):
             for chunk, marks in _chunks(list(dict.fromkeys(keys))):
-                for row in self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
-                    found[row[0]] = _response_of(row)
+                rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk)
+                found.update(_stored(rows))
         return found
 
     def claim(self, keys: Iterable[str]) -> tuple[list[str], dict[str, JudgeResponse]]:
@@ -139,8 +152,8 @@ class JudgeCache:
         now = time.time()
         with self._transaction("claim requests") as db:
             for chunk, marks in _chunks(keys):
-                for row in db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk):
-                    answered[row[0]] = _response_of(row)
+                rows = db.execute(f"SELECT {_COLUMNS} FROM answers WHERE key IN ({marks})", chunk)
+                answered.update(_stored(rows))
                 holders.update(db.execute(
                     f"SELECT key, owner FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
                     [*chunk, self.owner, now]))

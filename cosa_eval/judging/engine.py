@@ -20,7 +20,7 @@ from .judge import Judge, load_judge, safety_rubric, sample_item
 from .parsers import Parsed
 from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
 from .rubric import spec_of
-from .sender import RunStats, Sender, is_empty
+from .sender import RunStats, Sender
 
 _LOOKUP_CHUNK = 2000     # requests rendered and looked up at a time, so cached runs stay small
 
@@ -142,7 +142,7 @@ class JudgeSession:
             hits = self.cache.get_many(request.key for _, request in chunk)
             for job, request in chunk:
                 hit = hits.get(request.key)
-                if hit is not None and not is_empty(hit):     # an empty stored answer is asked again
+                if hit is not None:
                     self._apply(job, hit, items)
                     continue
                 if request.key not in waiting:
@@ -197,7 +197,7 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
     hits: dict[str, JudgeResponse] = {}
     if path.exists():
         with JudgeCache(path) as cache:
-            hits = {k: v for k, v in cache.get_many(r.key for r in requests).items() if not is_empty(v)}
+            hits = cache.get_many(r.key for r in requests)
     todo = list({r.key: r for r in requests if r.key not in hits}.values())    # identical ones go once
     tokens_in = sum(estimate_tokens("".join(m["content"] for m in r.messages)) for r in todo)
     tokens_out = sum(1 if r.choices else EXPECTED_OUTPUT_TOKENS[r.rubric] for r in todo)

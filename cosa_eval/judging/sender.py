@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from ..errors import CosaError
 from .backends.base import JudgeRequest, JudgeResponse
-from .cache import JudgeCache
+from .cache import JudgeCache, is_empty
 from .judge import Judge
 from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
 
@@ -199,11 +199,6 @@ async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeRespon
         return [JudgeResponse(failure="api_error", detail=f"backend returned {got} answers for "
                               f"{len(chunk)} requests") for _ in chunk]
     return [_as_transport_failure(r) if is_empty(r) else r for r in responses]
-
-
-def is_empty(response: JudgeResponse) -> bool:
-    """An answer with no text and no scores: a transport failure, never an answer."""
-    return response.failure is None and not response.choice_probs and not (response.text or "").strip()
 
 
 def _as_transport_failure(response: JudgeResponse) -> JudgeResponse:
