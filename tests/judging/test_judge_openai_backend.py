@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any, Callable
 
 import pytest
 
@@ -38,18 +39,24 @@ def test_retry_after_is_honoured(judge_server):
     assert time.monotonic() - started >= 0.4
 
 
-def test_bounded_concurrency(judge_server):
+def _counting_answer(seconds: float) -> tuple[Callable[[Any], str], list[int]]:
+    """A slow rubric answer that records the most calls in flight at once (``peak[0]``)."""
     lock, live, peak = threading.Lock(), [0], [0]
 
     def slow_answer(messages):
         with lock:
             live[0] += 1
             peak[0] = max(peak[0], live[0])
-        time.sleep(0.05)
+        time.sleep(seconds)
         with lock:
             live[0] -= 1
         return rubric_answer(messages)
 
+    return slow_answer, peak
+
+
+def test_bounded_concurrency(judge_server):
+    slow_answer, peak = _counting_answer(0.05)
     judge_server.set(answer=slow_answer)
     answers = _complete(OpenAIBackend(JUDGE_MODEL, {}, concurrency=3, **FAST), _requests(12))
     assert all(a.text for a in answers) and peak[0] == 3
@@ -155,17 +162,7 @@ def test_timeouts_halve_the_calls_in_flight(judge_server):
 
 def test_server_slots_cap_the_calls_in_flight(judge_server):
     judge_server.set(slots=1)
-    lock, live, peak = threading.Lock(), [0], [0]
-
-    def slow_answer(messages):
-        with lock:
-            live[0] += 1
-            peak[0] = max(peak[0], live[0])
-        time.sleep(0.02)
-        with lock:
-            live[0] -= 1
-        return rubric_answer(messages)
-
+    slow_answer, peak = _counting_answer(0.02)
     judge_server.set(answer=slow_answer)
     answers = _complete(OpenAIBackend(JUDGE_MODEL, {}, concurrency=8, **FAST), _requests(10))
     assert all(a.text for a in answers) and peak[0] == 1 and "/props" in judge_server.gets
