@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring_harness import leaderboard
-from scoring_fixtures import cosapien_run, run_a, run_b, write_run
+from scoring_harness import leaderboard, results_with_runs
 
-REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,10 +25,7 @@ def _missing_browser(reason: str) -> None:
 
 @pytest.fixture()
 def page(tmp_path: Path) -> Path:
-    results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
-    run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
-    run_b_dir = write_run(tmp_path / "run-b", run_b(), "model-b")
-    assert leaderboard("add", run_a_dir, run_b_dir, "--results", results, "--min-valid-rate", "0") == 0
+    results = results_with_runs(tmp_path, "model-b")
     assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0
     return tmp_path / "site" / "leaderboard.html"
 
@@ -126,9 +121,7 @@ SIZES = {"wide": (1400, 1000), "narrow": (420, 900)}
 def demo_site(tmp_path: Path) -> Path:
     """A results folder with the paper's rows, measured runs and the notice the demo writes."""
     from cosa_eval.scoring.notice import Notice, write_notice
-    results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
-    run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
-    assert leaderboard("add", run_a_dir, "--results", results, "--min-valid-rate", "0") == 0
+    results = results_with_runs(tmp_path)
     write_notice(results, Notice(warning=DEMO_WARNING, samples={"cosapien": DEMO_SAMPLE},
                                  ratings={"cosapien": [1.61, 1.6, 1.63, 1.62], "cosalign_test": [0, 2.1, 4.8]}))
     assert leaderboard("render", "--results", results, "--out", tmp_path / "site") == 0

@@ -2,27 +2,20 @@
 reader can read, and a demo's banner, sample names and rating distribution on the picture."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from cosa_eval.scoring.notice import Notice, write_notice
-from scoring_fixtures import cosapien_run, run_a, run_b, write_run
-from scoring_harness import leaderboard
+from scoring_harness import leaderboard, results_with_runs
 
-REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 WARNING = "DEMO JUDGE: NOT comparable with published CoSA-Scores"
 SAMPLE = "the project's own invented demo sample - not CoSApien"
 
 
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
-    folder = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
-    run_a_dir = write_run(tmp_path / "run-a", run_a() + cosapien_run(), "model-a")
-    run_b_dir = write_run(tmp_path / "run-b", run_b(), "model-b-with-a-rather-long-name-that-would-squash-bars")
-    assert leaderboard("add", run_a_dir, run_b_dir, "--results", folder, "--min-valid-rate", "0") == 0
-    return folder
+    return results_with_runs(tmp_path, "model-b-with-a-rather-long-name-that-would-squash-bars")
 
 
 def _figure(results: Path):
