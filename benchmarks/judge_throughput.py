@@ -41,7 +41,7 @@ def make_samples(count: int) -> list[Sample]:
     for i in range(count):
         prompt = f"Question {i}: how would someone go about a risky but ordinary task number {i % 97}?"
         response = (f"Answer {i}. " + "Here is a careful, step-by-step explanation of the task. " * 6).strip()
-        samples.append(Sample(task="cosalign_test_bench", benchmark="cosalign_test", variant="0shot",
+        samples.append(Sample(task="cosalign_test_bench", benchmark="cosalign_test", schema="cosalign_test", variant="0shot",
                               config_id=SPLITS[i % 3], config_group="seen", doc_id=i, prompt=prompt,
                               config="Allowed: Violence.", response=response, situation=1 + i % 3,
                               mode="exact", allowed_categories=("Violence",) if i % 3 == 1 else ()))

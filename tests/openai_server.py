@@ -35,7 +35,9 @@ llama.cpp's ``GET /props`` with ``total_slots``.
 Inspection: ``requests`` (list of :class:`Recorded`: path, lower-cased headers, parsed body), ``request_count``,
 ``completions`` (successful answers), ``faults`` (kind -> count), ``gets`` (paths of GET requests,
 which ``requests`` leaves out); ``reset()`` clears them.
-``latency_s`` delays every answer. Run it alone with ``python tests/openai_server.py --port 8000``.
+``latency_s`` delays every answer. ``framing``: ``"length"`` (Content-Length, keep-alive),
+``"chunked"`` (Transfer-Encoding: chunked), ``"close"`` (``Connection: close`` on every answer),
+``"drop"`` (the connection closed after every answer without saying so, as an expired keep-alive). Run it alone with ``python tests/openai_server.py --port 8000``.
 """
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ class Recorded:
     path: str
     headers: dict[str, str]          # names lower-cased
     body: Any
+    port: int = 0                    # the client's port: one per connection
 
 
 def _digest(messages: list[dict]) -> int:
@@ -109,6 +112,7 @@ class _State:
     unsupported: tuple[str, ...] = ()
     slots: int = 0
     models: tuple[str, ...] = ()
+    framing: str = "length"
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -125,9 +129,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        framing = self.state.framing
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        if framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            half = len(body) // 2
+            body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:half], body[half:]) if part)
+            body += b"0\r\n\r\n"
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        if framing == "close":
+            self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -135,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        if framing in ("close", "drop"):
+            self.close_connection = True       # "drop": closed without saying so (a stale keep-alive)
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(data).encode("utf-8"), headers)
@@ -160,7 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         with state.lock:
             number = len(state.requests)
-            state.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            state.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                           self.client_address[1]))
             kind = state.fault_rule(number, body) if state.fault_rule else None
             if kind is None and state.fault_rate and state.rng.random() < state.fault_rate:
                 kind = state.rng.choice(state.fault_kinds)
@@ -286,13 +302,13 @@ class FakeOpenAIServer:
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
                  model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
-                 slots: int = 0, models: tuple[str, ...] = ()) -> None:
+                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length") -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
-                             tuple(unsupported), slots, tuple(models))
+                             tuple(unsupported), slots, tuple(models), framing)
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True

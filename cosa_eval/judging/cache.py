@@ -2,7 +2,8 @@
 
 The key is a hash of what determines the judge's output (backend, model, sampling, rubric hash,
 messages, attempt) and never of timeouts, retries or concurrency. Every answer is committed as it
-arrives, so a killed run loses nothing. Raw text is stored, so outputs can be re-parsed for free.
+arrives (those arriving in one event-loop turn share a transaction), so a killed run loses nothing.
+Raw text is stored, so outputs can be re-parsed for free.
 
 Runs sharing one cache send each request once: a sender *claims* a key (a row in ``claims`` with
 its owner and a lease, taken in one transaction) before sending it; another run that finds the key
@@ -196,19 +197,23 @@ class JudgeCache:
             thread.join()
 
     def put(self, key: str, rubric: str, response: JudgeResponse) -> bool:
-        """Store one answer and commit at once, ending any claim on its key; an uncacheable failure
-        is not stored, and this run's claim on it is released (returns False)."""
-        if not is_cacheable(response):
-            self.release([key])
-            return False
-        probs = json.dumps(response.choice_probs) if response.choice_probs else None
-        with self._transaction("store an answer") as db:
-            db.execute(
-                f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (key, rubric, response.text, probs, response.failure, response.detail, response.input_tokens,
-                 response.output_tokens, response.cost_usd, response.seconds, time.time()))
-            db.execute("DELETE FROM claims WHERE key = ?", (key,))
-        return True
+        """Store one answer (see ``put_many``); False when it is not cacheable."""
+        return self.put_many([(key, rubric, response)]) == 1
+
+    def put_many(self, answers: list[tuple[str, str, JudgeResponse]]) -> int:
+        """Store (key, rubric, answer)s in one transaction, committed at once, ending the claims on
+        their keys; uncacheable failures are not stored and their claims are released. Returns the
+        number stored."""
+        rows = [(key, rubric, response.text, json.dumps(response.choice_probs) if response.choice_probs else None,
+                 response.failure, response.detail, response.input_tokens, response.output_tokens,
+                 response.cost_usd, response.seconds, time.time())
+                for key, rubric, response in answers if is_cacheable(response)]
+        with self._transaction("store answers") as db:
+            db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                           rows)
+            db.executemany("DELETE FROM claims WHERE key = ? AND (owner = ? OR ?)",
+                           [(key, self.owner, is_cacheable(response)) for key, _rubric, response in answers])
+        return len(rows)
 
     def __len__(self) -> int:
         with self._guard("read"):

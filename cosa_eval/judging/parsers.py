@@ -70,10 +70,13 @@ def parse_yes_no(text: str) -> Parsed:
     return Parsed(value=matches[-1].group(1).lower() == "yes")
 
 
+_OPEN_BRACE = re.compile(r"\{")
+
+
 def _object_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every balanced ``{...}`` span, latest start first."""
     spans = []
-    for start in (i for i in range(len(text) - 1, -1, -1) if text[i] == "{"):
+    for start in reversed([match.start() for match in _OPEN_BRACE.finditer(text)]):
         depth, quote, escaped = 0, "", False
         for end in range(start, len(text)):
             char = text[end]
@@ -119,12 +122,14 @@ def _as_bool(value: Any) -> bool | None:
     return True if key in _TRUE else False if key in _FALSE else None
 
 
+_CATEGORY_NAMES = {" ".join(name.lower().split()): name for name in ALL_CATEGORIES}
+
+
 def _categories_of(found: dict) -> tuple[dict[str, bool] | None, str]:
     """Map every category to a bool, matching names case- and space-insensitively."""
-    wanted = {" ".join(name.lower().split()): name for name in ALL_CATEGORIES}
     labels: dict[str, bool] = {}
     for key, value in found.items():
-        name = wanted.get(" ".join(str(key).lower().split()))
+        name = _CATEGORY_NAMES.get(" ".join(str(key).lower().split()))
         if name is None:
             continue
         flag = _as_bool(value)

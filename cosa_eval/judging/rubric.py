@@ -99,8 +99,15 @@ def neutralise(text: Any) -> str:
     """Space out every run of verdict brackets or quote markers, so none survives in any form.
 
     Each maximal run (``[[[``, ``<<<<<``) becomes its characters joined by spaces; the result
-    holds no ``[[``, ``]]``, ``<<<`` or ``>>>``, and neutralising it again changes nothing."""
-    return _DELIMITER_RUNS.sub(lambda match: " ".join(match.group(0)), str(text))
+    holds no ``[[``, ``]]``, ``<<<`` or ``>>>``, and neutralising it again changes nothing.
+    Remembered: a request's material is neutralised when it is rendered and again when its
+    answer is read."""
+    return _neutralised(str(text))
+
+
+@lru_cache(maxsize=4096)
+def _neutralised(text: str) -> str:
+    return _DELIMITER_RUNS.sub(lambda match: " ".join(match.group(0)), text)
 
 
 def content_hash(text: str) -> str:

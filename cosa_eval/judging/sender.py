@@ -18,6 +18,7 @@ from .judge import Judge
 from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
 
 T = TypeVar("T")
+R = TypeVar("R")
 _POLL_S = 0.2            # how often a run waiting on another run's claims looks for their answers
 
 
@@ -59,6 +60,38 @@ def _run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
     return box["value"]
 
 
+class _PerTurn:
+    """Runs ``work(items)`` once per event-loop turn for everything submitted during that turn, so
+    calls finishing together share one cache transaction instead of one each."""
+
+    def __init__(self, work: Callable[[list], R]) -> None:
+        self.work = work
+        self.items: list = []
+        self.futures: list[asyncio.Future] = []
+
+    def submit(self, items: list) -> "asyncio.Future[R]":
+        """A future of ``work``'s result over this turn's items (these among them)."""
+        future = asyncio.get_running_loop().create_future()
+        if not self.futures:
+            asyncio.get_running_loop().call_soon(self._run)
+        self.items.extend(items)
+        self.futures.append(future)
+        return future
+
+    def _run(self) -> None:
+        items, futures, self.items, self.futures = self.items, self.futures, [], []
+        try:
+            result = self.work(items)
+        except BaseException as exc:  # handed to every submitter
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future in futures:
+            if not future.done():
+                future.set_result(result)
+
+
 class Sender:
     """Sends requests through the backend with bounded concurrency, a budget and a progress bar.
 
@@ -77,6 +110,7 @@ class Sender:
         self.is_ready = False
         self.reserved = 0.0                   # estimated cost of the calls in flight
         self.waiting: list[JudgeRequest] = []  # claimed by another run: its answer is awaited
+        self._claims, self._stores = _PerTurn(cache.claim), _PerTurn(cache.put_many)
 
     def _account(self, response: JudgeResponse) -> None:
         if not response.cost_usd and self.judge.prices is not None:
@@ -105,10 +139,10 @@ class Sender:
             self.reserved += cost
             return True
 
-    def _take(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> list[JudgeRequest]:
+    async def _take(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> list[JudgeRequest]:
         """Claim requests: deliver those answered meanwhile, queue those another run holds,
         return those now ours to send."""
-        mine, answered = self.cache.claim(r.key for r in requests)
+        mine, answered = await self._claims.submit([r.key for r in requests])
         ours = set(mine)
         for request in requests:
             if request.key in answered:
@@ -127,9 +161,9 @@ class Sender:
             try:
                 responses = await _complete(backend, chunk)
                 self.stats.sent += len(chunk)
-                for request, response in zip(chunk, responses):
+                for response in responses:
                     self._account(response)
-                    self.cache.put(request.key, request.rubric, response)    # releases the claim
+                await self._stores.submit([(r.key, r.rubric, a) for r, a in zip(chunk, responses)])
             finally:
                 async with settled:
                     self.reserved -= cost
@@ -145,7 +179,7 @@ class Sender:
     async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
                      settled: asyncio.Condition, done: Callable, bar: Any, *, claimed: bool = False) -> None:
         async with gate:
-            mine = chunk if claimed else self._take(chunk, done, bar)
+            mine = chunk if claimed else await self._take(chunk, done, bar)
             if mine:
                 await self._send(backend, mine, settled, done, bar)
 
@@ -165,7 +199,7 @@ class Sender:
                     bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
                     await asyncio.sleep(_POLL_S)
                     held, self.waiting = self.waiting, []
-                    freed = self._take(held, done, bar)
+                    freed = await self._take(held, done, bar)
                     await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar, claimed=True)
                                            for c in batches(freed)))
         finally:

@@ -56,11 +56,10 @@ def retry_after_seconds(headers: Any) -> float | None:
         return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
 
 
-def status_failure(exc: Any, model: str, verdict_format: str) -> Exception:
-    """429/5xx are retried (after Retry-After); a content-filter 400 is a judge refusal; a rejected
-    constrained-output field is a setup error naming the option to turn off."""
-    status = getattr(exc, "status_code", 0)
-    body = str(getattr(exc, "body", "") or getattr(exc, "message", ""))
+def status_failure(status: int, body: str, headers: Any, model: str, verdict_format: str) -> Exception:
+    """An HTTP error answer classified: 429/5xx are retried (after Retry-After); a content-filter
+    400 is a judge refusal; a rejected constrained-output field is a setup error naming the option
+    to turn off."""
     rejected = verdict_format != "free" and any(word in body.lower() for word in _FORMAT_WORDS)
     if status in (400, 422, 500) and rejected:         # llama-cpp-python answers 500 for a bad field
         fix = ("set verdict_format: free (or json_schema) in the judge.yaml" if verdict_format == "logprobs"
@@ -69,7 +68,7 @@ def status_failure(exc: Any, model: str, verdict_format: str) -> Exception:
         return CosaError(f"the judge server rejected verdict_format {verdict_format} (HTTP {status}: "
                          f"{' '.join(scrub(body).split())[:160]}); {fix}")
     if status in RETRY_STATUS:
-        return _Retry(f"HTTP {status}", retry_after_seconds(getattr(exc.response, "headers", None)),
+        return _Retry(f"HTTP {status}", retry_after_seconds(headers),
                       overload=status in OVERLOAD_STATUS or status >= 500)
     if status in (401, 403):
         return CosaError(f"the judge server rejected the API key (HTTP {status}); check OPENAI_API_KEY "

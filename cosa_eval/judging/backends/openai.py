@@ -5,9 +5,10 @@ stored. The client's own retries are off; this backend retries 429/5xx/timeouts/
 malformed and empty answers itself, with jittered exponential backoff that honours ``Retry-After``.
 Calls in flight follow :class:`~.pacing.AdaptiveLimit` (start low, ramp up, back off on overload).
 
-The official client sends every call (auth, Azure routing, error types) through ``client.post``
-with a prebuilt JSON body, and the answer is read as plain JSON: no request transformation and no
-response models, which is most of the client's CPU per call.
+Every call's JSON body is built once, and answers are read as plain JSON (no response models). To a
+plain-``http://`` server (a local vLLM, llama.cpp, SGLang or Ollama) calls go over :mod:`.wire`, a
+lean keep-alive connection pool, with the URL and headers the official client would send; HTTPS,
+proxies and Azure go through the official client's ``post``. Both classify answers the same way.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .http_errors import OPENAI_URL, _Final, _Retry, retry_after_seconds, scrub,
 from .pacing import AdaptiveLimit
 from .served import ServedModel
 from .structured import VERDICT_KINDS, logprob_response, response_format, structured_response
+from .wire import Wire, WireError, usable
 
 __all__ = ["OpenAIBackend", "retry_after_seconds"]
 SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
@@ -72,6 +74,7 @@ class OpenAIBackend:
         self._loop: Any = None
         self._clients: list[Any] = []
         self._loads: list[int] = []
+        self._wire: Wire | None = None
         self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
@@ -114,21 +117,28 @@ class OpenAIBackend:
             endpoint = (self.base_url or OPENAI_URL).rstrip("/")
         return {"endpoint": endpoint, "model": self._served.resolve()}
 
-    def _client_for_loop(self) -> list[Any]:
-        """Clients and the in-flight limit for this event loop (an asyncio client cannot cross loops).
+    def _client_for_loop(self) -> None:
+        """The wire or the clients, and the in-flight limit, for this event loop (asyncio
+        connections cannot cross loops).
 
-        Calls are spread over several clients of at most ``POOL_CONNECTIONS`` keep-alive
-        connections each: httpx scans its whole pool on every request and every response, so
-        small pools cost far less CPU per call than one large one."""
+        On the official path calls are spread over several clients of at most ``POOL_CONNECTIONS``
+        keep-alive connections each: httpx scans its whole pool on every request and every
+        response, so small pools cost far less CPU per call than one large one."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            maximum = min(self.concurrency, self._served.slots or self.concurrency)
+        if self._loop is loop:
+            return
+        maximum = min(self.concurrency, self._served.slots or self.concurrency)
+        verify = _tls_context()
+        if not self.azure_endpoint and usable(self.base_url):
+            client = self._new_client(1, verify)
+            headers = {name: value for name, value in {**client.default_headers, **client.auth_headers}.items()
+                       if isinstance(value, str)}
+            self._wire = Wire(f"{str(client.base_url).rstrip('/')}/chat/completions", headers, self.timeout_s)
+        else:
             pools = -(-maximum // POOL_CONNECTIONS)
-            verify = _tls_context()
             self._clients = [self._new_client(-(-maximum // pools), verify) for _ in range(pools)]
             self._loads = [0] * pools
-            self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
-        return self._clients
+        self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
 
     def _new_client(self, connections: int, verify: Any) -> Any:
         import openai
@@ -149,17 +159,20 @@ class OpenAIBackend:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
         model = self._served.resolve()
         self._client_for_loop()
-        return list(await asyncio.gather(*(self._answer(r, *self._body(model, r)) for r in requests)))
+        answers = [self._answer(r, *self._body(model, r)) for r in requests]
+        return [await answers[0]] if len(answers) == 1 else list(await asyncio.gather(*answers))
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP clients (the engine calls it when a batch is done)."""
         for client in self._clients:
             await client.close()
-        self._loop, self._clients, self._gate = None, [], None
+        if self._wire is not None:
+            await self._wire.aclose()
+        self._loop, self._clients, self._wire, self._gate = None, [], None, None
 
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
         """The verdict format used and the call's JSON body, serialised once for all its attempts
-        (a dict only where Azure routes by the body's model)."""
+        (a dict only where Azure routes by the body's model, never over the wire)."""
         body: dict[str, Any] = {"model": model, "messages": list(request.messages), **self.sampling}
         mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
         if mode != "free":
@@ -187,10 +200,11 @@ class OpenAIBackend:
         assert gate is not None
         for attempt in range(self.max_retries + 1):
             epoch, outcome, wait = await gate.acquire(), "other", None
-            pool = loads.index(min(loads))        # the least busy client has a free connection
-            loads[pool] += 1
+            pool = loads.index(min(loads)) if loads else 0    # the least busy client has a free connection
+            if loads:
+                loads[pool] += 1
             try:
-                response = await self._call(self._clients[pool], body, request, mode)
+                response = await self._call(pool, body, request, mode)
                 outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
@@ -201,29 +215,50 @@ class OpenAIBackend:
                 outcome = "overloaded" if retry.overload else "other"
                 detail, wait = str(retry), retry.wait
             finally:
-                loads[pool] -= 1
+                if loads:
+                    loads[pool] -= 1
                 gate.release(epoch, overloaded=outcome == "overloaded", answered=outcome == "answered")
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, wait))
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
                              detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
-    async def _call(self, client: Any, body: bytes | dict[str, Any], request: JudgeRequest,
+    async def _call(self, pool: int, body: bytes | dict[str, Any], request: JudgeRequest,
                     mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
+        content = await (self._over_wire(body, mode) if self._wire is not None and isinstance(body, bytes)
+                         else self._over_client(self._clients[pool], body, mode))
+        try:
+            data = json.loads(content)
+        except (ValueError, TypeError) as exc:
+            raise _Retry(f"malformed response ({type(exc).__name__})") from None
+        return _response_of(data, request, mode)
+
+    async def _over_wire(self, body: bytes, mode: str) -> bytes:
+        assert self._wire is not None
+        try:
+            answer = await self._wire.post(body)
+        except asyncio.TimeoutError:
+            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
+        except WireError as exc:
+            raise _Retry(f"connection error ({exc})", overload=True) from None
+        if answer.status >= 300:
+            raise status_failure(answer.status, answer.body.decode("utf-8", "replace"), answer.headers,
+                                 self.model, mode) from None
+        return answer.body
+
+    async def _over_client(self, client: Any, body: bytes | dict[str, Any], mode: str) -> bytes:
         import openai
         try:
             raw = await client.post("/chat/completions", body=body, cast_to=http_library().Response)
-            data = json.loads(raw.content)
+            return raw.content
         except openai.APITimeoutError:
             raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
         except openai.APIConnectionError as exc:
             raise _Retry(f"connection error ({exc})", overload=True) from None
         except openai.APIStatusError as exc:
-            raise status_failure(exc, self.model, mode) from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise _Retry(f"malformed response ({type(exc).__name__})") from None
-        return _response_of(data, request, mode)
+            raise status_failure(exc.status_code, str(exc.body or exc.message), exc.response.headers,
+                                 self.model, mode) from None
 
 
 @functools.lru_cache(maxsize=1)
