@@ -75,6 +75,7 @@ class OpenAIBackend:
         self._clients: list[Any] = []
         self._loads: list[int] = []
         self._wire: Wire | None = None
+        self._target: tuple[str, dict[str, str]] | None = None
         self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
@@ -107,6 +108,8 @@ class OpenAIBackend:
                             "run lm_eval with --predict_only --log_samples and judge later with "
                             "'cosa-eval judge'")
         self._served.resolve()
+        if not self.azure_endpoint and usable(self.base_url):
+            self._wire_target()          # built once, before any judging
 
     def identity(self) -> dict[str, str]:
         """Where and what really answers: endpoint (base URL, Azure deployment, OpenAI) and model."""
@@ -128,17 +131,26 @@ class OpenAIBackend:
         if self._loop is loop:
             return
         maximum = min(self.concurrency, self._served.slots or self.concurrency)
-        verify = _tls_context()
         if not self.azure_endpoint and usable(self.base_url):
-            client = self._new_client(1, verify)
-            headers = {name: value for name, value in {**client.default_headers, **client.auth_headers}.items()
-                       if isinstance(value, str)}
-            self._wire = Wire(f"{str(client.base_url).rstrip('/')}/chat/completions", headers, self.timeout_s)
+            self._wire = Wire(*self._wire_target(), self.timeout_s)
         else:
-            pools = -(-maximum // POOL_CONNECTIONS)
+            pools, verify = -(-maximum // POOL_CONNECTIONS), _tls_context()
             self._clients = [self._new_client(-(-maximum // pools), verify) for _ in range(pools)]
             self._loads = [0] * pools
         self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
+
+    def _wire_target(self) -> tuple[str, dict[str, str]]:
+        """The URL and headers (auth included) the official client would send, read once from a
+        client that never sends (hence no TLS context for it)."""
+        if self._target is not None:
+            return self._target
+        import openai
+        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key() or NO_KEY, max_retries=0,
+                                    http_client=openai.DefaultAsyncHttpxClient(verify=False))
+        headers = {name: value for name, value in {**client.default_headers, **client.auth_headers}.items()
+                   if isinstance(value, str)}
+        self._target = f"{str(client.base_url).rstrip('/')}/chat/completions", headers
+        return self._target
 
     def _new_client(self, connections: int, verify: Any) -> Any:
         import openai
