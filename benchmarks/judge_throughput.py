@@ -148,6 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} before", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t = bench_throughput(folder, args.n, args.latency, args.concurrency)
@@ -159,6 +161,7 @@ def main() -> None:
         m = bench_memory(folder, args.memory)
         print(f"memory: {m['judgments']} cached judgments, peak RSS {m['peak_rss_mb']:.0f} MB "
               f"({m['rss_before_mb']:.0f} MB before the run; engine {m['engine_s']:.1f}s)")
+    print(f"load average {os.getloadavg()[0]:.2f} after (a loaded machine: times are upper bounds)")
 
 
 if __name__ == "__main__":

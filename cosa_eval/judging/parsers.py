@@ -13,7 +13,7 @@ import ast
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..taxonomy import ALL_CATEGORIES, OTHER_HARMS
 
@@ -71,37 +71,48 @@ def parse_yes_no(text: str) -> Parsed:
 
 
 _OPEN_BRACE = re.compile(r"\{")
+_DECODER = json.JSONDecoder()
 
 
-def _object_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every balanced ``{...}`` span, latest start first."""
-    spans = []
+def _objects(text: str) -> Iterator[dict]:
+    """Every ``{...}`` in the text that reads as a dict, latest start first: a JSON object, or
+    else a balanced span in Python-literal style."""
     for start in reversed([match.start() for match in _OPEN_BRACE.finditer(text)]):
-        depth, quote, escaped = 0, "", False
-        for end in range(start, len(text)):
-            char = text[end]
-            if quote:
-                if char == quote and not escaped:
-                    quote = ""
-                escaped = not escaped and char == "\\"
-                continue
-            if char in "\"'":
-                quote = char
-            elif char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    spans.append((start, end + 1))
-                    break
-    return spans
+        try:
+            value = _DECODER.raw_decode(text, start)[0]
+        except (ValueError, RecursionError):
+            end = _balanced_end(text, start)
+            value = _load_object(text[start:end]) if end else None
+        if isinstance(value, dict):
+            yield value
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """The end of the balanced ``{...}`` span opening at ``start`` (quotes respected), if any."""
+    depth, quote, escaped = 0, "", False
+    for end in range(start, len(text)):
+        char = text[end]
+        if quote:
+            if char == quote and not escaped:
+                quote = ""
+            escaped = not escaped and char == "\\"
+            continue
+        if char in "\"'":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return end + 1
+    return None
 
 
 def _load_object(snippet: str) -> dict | None:
     """A dict from JSON, or from Python-literal style (single quotes, True/False)."""
     try:
         value = json.loads(snippet)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pythonic = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", snippet))
         pythonic = re.sub(r"\bnull\b", "None", pythonic)
         try:
@@ -145,10 +156,7 @@ def _categories_of(found: dict) -> tuple[dict[str, bool] | None, str]:
 def parse_categories(text: str) -> Parsed:
     """The last JSON object that labels the categories: ``{category: true|false, ...}``."""
     problem = ""
-    for start, end in _object_spans(text):
-        found = _load_object(text[start:end])
-        if found is None:
-            continue
+    for found in _objects(text):
         labels, why = _categories_of(found)
         if labels is not None:
             return Parsed(value=labels)
