@@ -80,7 +80,9 @@ def _objects(text: str) -> Iterator[dict]:
     for start in reversed([match.start() for match in _OPEN_BRACE.finditer(text)]):
         try:
             value = _DECODER.raw_decode(text, start)[0]
-        except (ValueError, RecursionError):
+        except RecursionError:          # nested too deep to be a verdict
+            continue
+        except ValueError:
             end = _balanced_end(text, start)
             value = _load_object(text[start:end]) if end else None
         if isinstance(value, dict):

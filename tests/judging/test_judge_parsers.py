@@ -71,6 +71,12 @@ def test_categories_braces_inside_strings_and_nested_objects():
     assert parse_categories(text).value == LABELS
 
 
+def test_categories_a_deeply_nested_answer_is_unparseable_never_a_crash():
+    deep = '{"a": ' * 3000 + "1" + "}" * 3000
+    assert parse_categories(deep).failure == "unparseable"
+    assert parse_categories(deep + "\n" + json.dumps(LABELS)).value == LABELS
+
+
 @pytest.mark.parametrize("text, failure, detail", [
     ('{"Violence": true}', "unparseable", "lacks 7 categories"),
     (json.dumps({**LABELS, "Violence": "sometimes"}), "unparseable", "not true/false"),
