@@ -2,6 +2,7 @@
 
     python benchmarks/judge_throughput.py                     # defaults below
     python benchmarks/judge_throughput.py --n 2000 --latency 0.1 --concurrency 64
+    PYTHONPATH=../older-checkout python benchmarks/judge_throughput.py   # the same, for an older release
 
 1. N judgments against the local OpenAI-compatible server (a subprocess, so it does not share
    this process's GIL) answering after L seconds, C calls in flight: wall time vs the ideal N*L/C
@@ -59,18 +60,16 @@ def write_judge(folder: Path, concurrency: int) -> Path:
 
 
 def fill_cache(cache_path: Path, judge_path: Path, samples: list[Sample]) -> int:
-    """Store the answers the local server would give, without any HTTP, in one transaction."""
+    """Store the answers the local server would give, without any HTTP (``put`` only, so the
+    script also runs against an older checkout on PYTHONPATH)."""
     judge = load_judge(judge_path)
+    count = 0
     with JudgeCache(cache_path) as cache:
-        cache._db.execute("BEGIN")  # noqa: SLF001 - bulk load for the benchmark only
-        count = 0
         for sample in samples:
             for rubric in judge.rubric_hashes(sample):
                 request = judge.request(rubric, sample_item(sample))
                 text = rubric_answer(list(request.messages))
-                cache.put(request.key, rubric, JudgeResponse(text=text, input_tokens=700, output_tokens=60))
-                count += 1
-        cache._db.execute("COMMIT")  # noqa: SLF001
+                count += cache.put(request.key, rubric, JudgeResponse(text=text, input_tokens=700, output_tokens=60))
     return count
 
 

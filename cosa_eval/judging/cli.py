@@ -80,7 +80,8 @@ def _summary(run: Any, output: Path) -> str:
     return (f"judged {len(records)} responses ({valid} valid; failures: {failures}); "
             f"{stats.sent} calls sent, {stats.cached} answered from the cache, {stats.reasked} re-asked, "
             f"${stats.cost_usd:.4f} spent; read with the {stats.parser} parser ({stats.parser_disagreements} "
-            f"verdicts the other parser reads differently); wrote {output}")
+            f"verdict{'' if stats.parser_disagreements == 1 else 's'} the other parser reads differently); "
+            f"wrote {output}")
 
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:
