@@ -16,7 +16,6 @@ import urllib.request
 from dataclasses import dataclass
 
 IDLE_S = 4.0           # reuse an idle connection only this long (uvicorn closes them after 5 s)
-MAX_HEADER_LINES = 100
 _timeout = getattr(asyncio, "timeout", None)
 
 
@@ -115,28 +114,25 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     """One request and its answer; whether the connection may be kept."""
     try:
         writer.write(message)
-        status_line = await reader.readline()
-    except (ConnectionResetError, BrokenPipeError):
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError) as exc:
+        if getattr(exc, "partial", b""):
+            raise
         if reused:
             raise _Stale() from None
-        raise
-    if not status_line:
-        if reused:
-            raise _Stale()
-        raise WireError("the server closed the connection without answering")
-    version, _, rest = status_line.decode("latin-1").partition(" ")
+        raise WireError("the server closed the connection without answering") from None
+    except asyncio.LimitOverrunError:
+        raise WireError("the answer's headers are over 64 KiB") from None
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = status_line.partition(" ")
     if not version.startswith("HTTP/1."):
         raise WireError(f"not an HTTP/1.1 answer: {status_line[:40]!r}")
     status = int(rest.split(" ", 1)[0])
     headers: dict[str, str] = {}
-    for _ in range(MAX_HEADER_LINES):
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    else:
-        raise WireError("too many header lines")
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name:
+            headers[name.strip().lower()] = value.strip()
     keep = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = await _chunked(reader)
