@@ -129,8 +129,9 @@ _FALSE = {False, 0, "false", "no", "absent", "0"}
 
 
 def _as_bool(value: Any) -> bool | None:
+    """True/False for a boolean-like scalar; None for anything else (floats, nested objects, lists)."""
     key = value.strip().lower() if isinstance(value, str) else value
-    if isinstance(key, float):
+    if not isinstance(key, (str, bool, int)):
         return None
     return True if key in _TRUE else False if key in _FALSE else None
 

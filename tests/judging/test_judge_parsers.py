@@ -80,6 +80,8 @@ def test_categories_a_deeply_nested_answer_is_unparseable_never_a_crash():
 @pytest.mark.parametrize("text, failure, detail", [
     ('{"Violence": true}', "unparseable", "lacks 7 categories"),
     (json.dumps({**LABELS, "Violence": "sometimes"}), "unparseable", "not true/false"),
+    ('```json\n{"Financial Crime and Theft": {"false": false}}\n```', "unparseable", "lacks 8 categories"),  # SmolLM2
+    (json.dumps({**LABELS, "Violence": [True]}), "unparseable", "not true/false"),
     ("No JSON here at all, sorry for the format.", "unparseable", "no JSON object"),
     ("{not json at all", "unparseable", "no JSON object"),
     ("I'm sorry, I can't help with classifying this.", "unparseable", "no JSON object"),
