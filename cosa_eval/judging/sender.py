@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -176,32 +177,34 @@ class Sender:
             done(request, response)
         bar.update(len(chunk))
 
-    async def _chunk(self, backend: Any, chunk: list[JudgeRequest], gate: asyncio.Semaphore,
-                     settled: asyncio.Condition, done: Callable, bar: Any, *, claimed: bool = False) -> None:
-        async with gate:
+    async def _drain(self, backend: Any, queue: deque, settled: asyncio.Condition, done: Callable, bar: Any,
+                     *, claimed: bool = False) -> None:
+        """One of ``concurrency`` workers: take the next batch, claim it (unless it already is
+        ours) and send what is ours, until the queue is empty."""
+        while queue:
+            chunk = queue.popleft()
             mine = chunk if claimed else await self._take(chunk, done, bar)
             if mine:
                 await self._send(backend, mine, settled, done, bar)
 
     async def _all(self, requests: list[JudgeRequest], done: Callable, bar: Any) -> None:
         backend = self.judge.backend()
-        size = self.judge.config.batch_size
-        gate, settled = asyncio.Semaphore(self.judge.concurrency), asyncio.Condition()
+        size, settled = self.judge.config.batch_size, asyncio.Condition()
         self.waiting = []
 
-        def batches(items: list[JudgeRequest]) -> list[list[JudgeRequest]]:
-            return [items[i:i + size] for i in range(0, len(items), size)]
+        async def drain(items: list[JudgeRequest], claimed: bool = False) -> None:
+            queue = deque(items[i:i + size] for i in range(0, len(items), size))
+            await asyncio.gather(*(self._drain(backend, queue, settled, done, bar, claimed=claimed)
+                                   for _ in range(min(self.judge.concurrency, len(queue)))))
 
         try:
             with self.cache.leases_kept():
-                await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar) for c in batches(requests)))
+                await drain(requests)
                 while self.waiting:      # another run's keys: wait for its answers, or take them over
                     bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
                     await asyncio.sleep(_POLL_S)
                     held, self.waiting = self.waiting, []
-                    freed = await self._take(held, done, bar)
-                    await asyncio.gather(*(self._chunk(backend, c, gate, settled, done, bar, claimed=True)
-                                           for c in batches(freed)))
+                    await drain(await self._take(held, done, bar), claimed=True)
         finally:
             await backend.aclose()
 
