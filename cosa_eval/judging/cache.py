@@ -204,15 +204,16 @@ class JudgeCache:
         """Store (key, rubric, answer)s in one transaction, committed at once, ending the claims on
         their keys; uncacheable failures are not stored and their claims are released. Returns the
         number stored."""
+        kept = [is_cacheable(response) for _key, _rubric, response in answers]
         rows = [(key, rubric, response.text, json.dumps(response.choice_probs) if response.choice_probs else None,
                  response.failure, response.detail, response.input_tokens, response.output_tokens,
                  response.cost_usd, response.seconds, time.time())
-                for key, rubric, response in answers if is_cacheable(response)]
+                for (key, rubric, response), keep in zip(answers, kept) if keep]
         with self._transaction("store answers") as db:
             db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                            rows)
-            db.executemany("DELETE FROM claims WHERE key = ? AND (owner = ? OR ?)",
-                           [(key, self.owner, is_cacheable(response)) for key, _rubric, response in answers])
+            db.executemany("DELETE FROM claims WHERE key = ? AND (owner = ? OR ?)",    # stored: anyone's claim
+                           [(key, self.owner, keep) for (key, _rubric, _response), keep in zip(answers, kept)])
         return len(rows)
 
     def __len__(self) -> int:

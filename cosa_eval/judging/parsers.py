@@ -82,9 +82,9 @@ def _objects(text: str) -> Iterator[dict]:
             value = _DECODER.raw_decode(text, start)[0]
         except RecursionError:          # nested too deep to be a verdict
             continue
-        except ValueError:
+        except ValueError:              # not JSON from here (JSON would have decoded): a literal?
             end = _balanced_end(text, start)
-            value = _load_object(text[start:end]) if end else None
+            value = _literal_object(text[start:end]) if end else None
         if isinstance(value, dict):
             yield value
 
@@ -110,17 +110,14 @@ def _balanced_end(text: str, start: int) -> int | None:
     return None
 
 
-def _load_object(snippet: str) -> dict | None:
-    """A dict from JSON, or from Python-literal style (single quotes, True/False)."""
+def _literal_object(snippet: str) -> dict | None:
+    """A dict from a Python-literal style span (single quotes, True/False, or JSON's true/false)."""
+    pythonic = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", snippet))
+    pythonic = re.sub(r"\bnull\b", "None", pythonic)
     try:
-        value = json.loads(snippet)
-    except (json.JSONDecodeError, RecursionError):
-        pythonic = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", snippet))
-        pythonic = re.sub(r"\bnull\b", "None", pythonic)
-        try:
-            value = ast.literal_eval(pythonic)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
+        value = ast.literal_eval(pythonic)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
     return value if isinstance(value, dict) else None
 
 

@@ -74,6 +74,7 @@ class OpenAIBackend:
         self._loop: Any = None
         self._clients: list[Any] = []
         self._loads: list[int] = []
+        self.over_wire = not self.azure_endpoint and usable(self.base_url)   # else the official client
         self._wire: Wire | None = None
         self._target: tuple[str, dict[str, str]] | None = None
         self._gate: AdaptiveLimit | None = None
@@ -108,7 +109,7 @@ class OpenAIBackend:
                             "run lm_eval with --predict_only --log_samples and judge later with "
                             "'cosa-eval judge'")
         self._served.resolve()
-        if not self.azure_endpoint and usable(self.base_url):
+        if self.over_wire:
             self._wire_target()          # built once, before any judging
 
     def identity(self) -> dict[str, str]:
@@ -131,7 +132,7 @@ class OpenAIBackend:
         if self._loop is loop:
             return
         maximum = min(self.concurrency, self._served.slots or self.concurrency)
-        if not self.azure_endpoint and usable(self.base_url):
+        if self.over_wire:
             self._wire = Wire(*self._wire_target(), self.timeout_s)
         else:
             pools, verify = -(-maximum // POOL_CONNECTIONS), _tls_context()
@@ -208,15 +209,12 @@ class OpenAIBackend:
 
     async def _answer(self, request: JudgeRequest, mode: str, body: bytes | dict[str, Any]) -> JudgeResponse:
         started, detail = time.monotonic(), ""
-        gate, loads = self._gate, self._loads
+        gate = self._gate
         assert gate is not None
         for attempt in range(self.max_retries + 1):
             epoch, outcome, wait = await gate.acquire(), "other", None
-            pool = loads.index(min(loads)) if loads else 0    # the least busy client has a free connection
-            if loads:
-                loads[pool] += 1
             try:
-                response = await self._call(pool, body, request, mode)
+                response = await self._call(body, request, mode)
                 outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
@@ -227,27 +225,23 @@ class OpenAIBackend:
                 outcome = "overloaded" if retry.overload else "other"
                 detail, wait = str(retry), retry.wait
             finally:
-                if loads:
-                    loads[pool] -= 1
                 gate.release(epoch, overloaded=outcome == "overloaded", answered=outcome == "answered")
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, wait))
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
                              detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
-    async def _call(self, pool: int, body: bytes | dict[str, Any], request: JudgeRequest,
-                    mode: str) -> JudgeResponse:
+    async def _call(self, body: bytes | dict[str, Any], request: JudgeRequest, mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
-        content = await (self._over_wire(body, mode) if self._wire is not None and isinstance(body, bytes)
-                         else self._over_client(self._clients[pool], body, mode))
+        content = await (self._over_wire(body, mode) if self.over_wire else self._over_client(body, mode))
         try:
             data = json.loads(content)
         except (ValueError, TypeError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
         return _response_of(data, request, mode)
 
-    async def _over_wire(self, body: bytes, mode: str) -> bytes:
-        assert self._wire is not None
+    async def _over_wire(self, body: bytes | dict[str, Any], mode: str) -> bytes:
+        assert self._wire is not None and isinstance(body, bytes)
         try:
             answer = await self._wire.post(body)
         except asyncio.TimeoutError:
@@ -259,10 +253,14 @@ class OpenAIBackend:
                                  self.model, mode) from None
         return answer.body
 
-    async def _over_client(self, client: Any, body: bytes | dict[str, Any], mode: str) -> bytes:
+    async def _over_client(self, body: bytes | dict[str, Any], mode: str) -> bytes:
+        """One call through the least busy official client (it has a free connection)."""
         import openai
+        loads = self._loads
+        pool = loads.index(min(loads))
+        loads[pool] += 1
         try:
-            raw = await client.post("/chat/completions", body=body, cast_to=http_library().Response)
+            raw = await self._clients[pool].post("/chat/completions", body=body, cast_to=http_library().Response)
             return raw.content
         except openai.APITimeoutError:
             raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
@@ -271,6 +269,8 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             raise status_failure(exc.status_code, str(exc.body or exc.message), exc.response.headers,
                                  self.model, mode) from None
+        finally:
+            loads[pool] -= 1
 
 
 @functools.lru_cache(maxsize=1)
