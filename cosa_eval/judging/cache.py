@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 
 from .. import CACHE_ENV, cache_dir
 from ..errors import CosaError
-from .backends.base import JudgeResponse
+from .backends.base import JudgeResponse, canonical
 
 CACHE_FILE = "judge_cache.sqlite"
 # Failures worth keeping: the same request would fail the same way. api_error is always retried.
@@ -61,10 +61,27 @@ def default_cache_path() -> Path:
     return cache_dir() / CACHE_FILE
 
 
+class Encoded(str):
+    """A value already written as ``canonical`` JSON, which ``request_key`` takes as it is."""
+
+
 def request_key(**identity: Any) -> str:
-    """sha256 of a canonical JSON of everything that determines a judge output."""
-    blob = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON of everything that determines a judge output. An ``Encoded``
+    value is spliced in as it is: the same bytes as encoding the whole, without encoding it twice."""
+    parts: list[str] = []
+    plain: dict[str, Any] = {}
+    for name in sorted(identity):
+        value = identity[name]
+        if isinstance(value, Encoded):
+            if plain:
+                parts.append(canonical(plain)[1:-1])
+                plain = {}
+            parts.append(f"{canonical(name)}:{value}")
+        else:
+            plain[name] = value
+    if plain:
+        parts.append(canonical(plain)[1:-1])
+    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
 
 
 def is_empty(response: JudgeResponse) -> bool:

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from ..errors import CosaError
 from ..types import Sample
-from .backends.base import Backend, JudgeRequest
-from .cache import request_key
+from .backends.base import Backend, JudgeRequest, canonical
+from .cache import Encoded, request_key
 from .config import JudgeConfig, load_judge_config, shipped_rubric
 from .pricing import price_of
 from .registry import load_backend_class
@@ -114,12 +114,13 @@ class Judge:
         messages = self.messages(rubric, item, history)
         choices = spec.choices if self.scores_choices else ()
         config = self.config
+        encoded = Encoded(canonical(messages))          # encoded once: for the key and for the call
         key = request_key(backend=config.backend, identity=dict(identity or self.identity()),
-                          sampling=config.sampling, rubric=self.rubrics[rubric].hash, messages=messages,
+                          sampling=config.sampling, rubric=self.rubrics[rubric].hash, messages=encoded,
                           choices=choices, verdict_format=config.verdict_format,
                           scoring=self.scores_choices, attempt=len(history))
         return JudgeRequest(key=key, messages=messages, rubric=rubric, verdict=spec.verdict,
-                            choices=choices, verdict_format=config.verdict_format)
+                            choices=choices, verdict_format=config.verdict_format, messages_json=encoded)
 
     def quoted(self, rubric: str, item: Mapping[str, Any]) -> tuple[str, ...]:
         """The quoted material of one request as the judge was shown it."""

@@ -1,6 +1,9 @@
 """The engine against the real local server: verdicts, cache, re-asks, failures, budget, faults."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import sqlite3
 
 import pytest
@@ -70,6 +73,29 @@ def test_cache_key_ignores_timeouts_retries_and_concurrency(judge_server, tmp_pa
     changed = write_judge(tmp_path, "c", sampling={"temperature": 0.5, "max_tokens": 256})
     judge_samples(samples, load_judge(changed), progress=False)
     assert judge_server.request_count == 10
+
+
+async def _complete_one(backend, request):
+    try:
+        return await backend.complete([request])
+    finally:
+        await backend.aclose()
+
+
+def test_cache_keys_stay_the_hash_of_the_whole_request_and_the_call_sends_those_messages(
+        judge_server, judge_yaml, cache_path, cosapien_configs):
+    judge = load_judge(judge_yaml)
+    judge.check_ready()
+    item = {**sample_item(cosapien_samples(cosapien_configs)[0]), "response": "Voilà — «quoted» ünïcode"}
+    for rubric, history in (("helpfulness", ()), ("compliance", ("not a verdict",))):
+        request = judge.request(rubric, item, history)
+        whole = dict(backend=judge.config.backend, identity=judge.identity(), sampling=judge.config.sampling,
+                     rubric=judge.rubrics[rubric].hash, messages=request.messages, choices=(),
+                     verdict_format="free", scoring=False, attempt=len(history))
+        blob = json.dumps(whole, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert request.key == hashlib.sha256(blob.encode("utf-8")).hexdigest()   # older caches still hit
+        asyncio.run(_complete_one(judge.backend(), request))
+        assert judge_server.requests[-1].body["messages"] == list(request.messages)
 
 
 def test_unparseable_answer_is_reasked_with_a_new_key(judge_server, judge_yaml, cache_path,

@@ -2,6 +2,10 @@
 official client's path (which HTTPS, proxies and Azure take)."""
 from __future__ import annotations
 
+import asyncio
+import re
+import threading
+
 import pytest
 
 from judging_helpers import JUDGE_MODEL, SECRET_KEY
@@ -9,7 +13,7 @@ from openai_server import rubric_answer
 from test_judge_openai_backend import FAST, _complete, _requests
 from cosa_eval.errors import CosaError
 from cosa_eval.judging.backends.openai import OpenAIBackend
-from cosa_eval.judging.backends.wire import usable
+from cosa_eval.judging.backends.wire import Wire, WireError, usable
 
 
 def test_plain_http_calls_keep_their_connections_and_the_clients_headers(judge_server):
@@ -75,3 +79,82 @@ def test_which_urls_take_the_wire(monkeypatch):
     assert not usable("http://gpu-box:8000/v1")
     monkeypatch.setenv("NO_PROXY", "gpu-box")
     assert usable("http://gpu-box:8000/v1")
+
+
+
+def _serve_raw(answers: list[bytes], dribble: bool):
+    """A raw TCP server that answers the requests on each connection with ``answers`` in turn,
+    byte by byte when ``dribble``; returns (url, connections accepted, stop)."""
+    accepted, ready, box = [], threading.Event(), {}
+
+    async def handle(reader, writer):
+        accepted.append(1)
+        for answer in answers:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = re.search(rb"content-length: *(\d+)", head, re.I)
+            await reader.readexactly(int(length.group(1)))
+            for piece in ([answer[i:i + 1] for i in range(len(answer))] if dribble else [answer]):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0)
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        box.update(port=server.sockets[0].getsockname()[1], loop=asyncio.get_running_loop(), stop=asyncio.Event())
+        ready.set()
+        async with server:
+            await box["stop"].wait()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    ready.wait()
+
+    def stop():
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join()
+    return f"http://127.0.0.1:{box['port']}/v1/chat/completions", accepted, stop
+
+
+def _post_all(url: str, times: int) -> list:
+    async def go():
+        wire = Wire(url, {"Authorization": "Bearer x"}, timeout_s=5)
+        try:
+            return [await wire.post(b'{"n": %d}' % i) for i in range(times)]
+        finally:
+            await wire.aclose()
+    return asyncio.run(go())
+
+
+def test_answers_arriving_byte_by_byte_are_read_whole_on_one_connection():
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n")
+    sized = b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\nX-A: b\r\n\r\ndone"
+    url, accepted, stop = _serve_raw([chunked, sized], dribble=True)
+    try:
+        first, second = _post_all(url, 2)
+    finally:
+        stop()
+    assert (first.status, first.body) == (200, b"hello, world")
+    assert (second.status, second.body, second.headers["x-a"]) == (201, b"done", "b")
+    assert len(accepted) == 1                                    # kept alive between the two
+
+
+def test_bytes_past_the_answer_retire_the_connection_and_bad_framing_is_a_wire_error():
+    url, accepted, stop = _serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokXX"] * 2, dribble=False)
+    try:
+        answers = _post_all(url, 2)
+    finally:
+        stop()
+    assert [a.body for a in answers] == [b"ok", b"ok"] and len(accepted) == 2
+    for garbage in (b"SMTP ready\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"):
+        url, _accepted, stop = _serve_raw([garbage], dribble=False)
+        try:
+            with pytest.raises(WireError):
+                _post_all(url, 1)
+        finally:
+            stop()

@@ -70,7 +70,7 @@ class OpenAIBackend:
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
         self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
                                    self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
-        self._formats: dict[tuple[str, str], dict[str, Any]] = {}
+        self._heads: dict[tuple[str, str, str], tuple[dict[str, Any], bytes]] = {}   # body without messages
         self._loop: Any = None
         self._clients: list[Any] = []
         self._loads: list[int] = []
@@ -185,22 +185,23 @@ class OpenAIBackend:
 
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
         """The verdict format used and the call's JSON body, serialised once for all its attempts
-        (a dict only where Azure routes by the body's model, never over the wire)."""
-        body: dict[str, Any] = {"model": model, "messages": list(request.messages), **self.sampling}
+        (a dict only where Azure routes by the body's model, never over the wire); the messages are
+        the request's own encoding, the one its cache key was made of."""
         mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
-        if mode != "free":
-            body["response_format"] = self._format(request.verdict)
-        if mode == "logprobs":
-            body["logprobs"], body["top_logprobs"] = True, self.top_logprobs
+        head = (model, mode, request.verdict)
+        if head not in self._heads:
+            fields: dict[str, Any] = {"model": model, **self.sampling}
+            if mode != "free":
+                fields["response_format"] = response_format(request.verdict, self.rationale_chars,
+                                                            self.schema_style)
+            if mode == "logprobs":
+                fields["logprobs"], fields["top_logprobs"] = True, self.top_logprobs
+            text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+            self._heads[head] = fields, f'{text[:-1]},"messages":'.encode("utf-8")
+        fields, prefix = self._heads[head]
         if self.azure_endpoint and not self.azure_deployment:
-            return mode, body
-        return mode, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-    def _format(self, verdict: str) -> dict[str, Any]:
-        key = (verdict, self.schema_style)
-        if key not in self._formats:
-            self._formats[key] = response_format(verdict, self.rationale_chars, self.schema_style)
-        return self._formats[key]
+            return mode, {**fields, "messages": list(request.messages)}
+        return mode, prefix + request.messages_json.encode("utf-8") + b"}"
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
