@@ -5,10 +5,13 @@
     OMP_NUM_THREADS=1 python benchmarks/vs_inspect.py --sender-only    # CPU of the HTTP sender alone
 
 For each (N judgments, L seconds of server latency, C calls in flight) both systems judge N items
-against one keep-alive local OpenAI-compatible server (tests/openai_server.py, its own process,
-listen queue 256), each run in a fresh child process, interleaved A B A B for ``--repeats`` rounds.
-Printed per run: wall time / the ideal N*L/C, and CPU seconds per judgment of the judging process
-(user + system, all threads, measured around the run only, imports excluded). Then the medians and
+against one keep-alive local OpenAI-compatible server in its own process, a fresh one per run, each
+run in a fresh child process, interleaved A B A B for ``--repeats`` rounds. ``--server lean`` (the
+default) is benchmarks/lean_server.py, one event loop; ``--server threaded`` is tests/openai_server.py,
+a thread per connection, whose own CPU per call (~0.35 ms, on the same cores as the client) sets a
+floor near 2.5x ideal at (4000, 0.02, 128) for any client. Printed per run: wall time / the ideal
+N*L/C, CPU seconds per judgment of the judging process (user + system, all threads, measured around
+the run only, imports excluded) and the server's CPU per call. Then the medians and
 cosa-eval's speed-up. ``--sender-only`` times the backend's ``complete()`` alone at L = 0 (the CPU
 the HTTP sender spends per call); run it with PYTHONPATH pointing at another checkout to compare.
 The load average is printed before and after: on a loaded machine wall ratios are upper bounds.
@@ -100,38 +103,56 @@ def child_sender(n: int, concurrency: int) -> dict:
     return asyncio.run(go())
 
 
-def _run_child(system: str, n: int, latency: float, concurrency: int) -> dict:
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "openai_server.py"), "--latency",
-                               str(latency)], stdout=subprocess.PIPE, text=True)
+SERVERS = {"lean": ROOT / "benchmarks" / "lean_server.py", "threaded": ROOT / "tests" / "openai_server.py"}
+
+
+def _cpu_of(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_child(system: str, n: int, latency: float, concurrency: int, server_kind: str = "lean") -> dict:
+    server = subprocess.Popen([sys.executable, str(SERVERS[server_kind]), "--latency", str(latency)],
+                              stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()
     env = {**os.environ, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-bench-not-a-secret",
            "INSPECT_LOG_LEVEL": "error", "PYTHONPATH": os.pathsep.join(filter(None, [
                os.environ.get("PYTHONPATH"), str(ROOT)]))}
     try:
+        before = _cpu_of(server.pid)
         with tempfile.TemporaryDirectory() as folder:
             out = subprocess.run([sys.executable, __file__, "--child", system, str(n), str(concurrency), folder],
                                  env=env, capture_output=True, text=True, timeout=900)
+        after = _cpu_of(server.pid)
     finally:
         server.terminate()
         server.wait()
     if out.returncode != 0:
         raise SystemExit(f"{system} run failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu_s"] = after - before if before is not None and after is not None else None
+    return result
 
 
 def _line(system: str, result: dict, ideal: float) -> str:
+    server = result.get("server_cpu_s")
     return (f"  {system:9s} wall {result['wall_s']:7.2f}s = {result['wall_s'] / ideal:5.2f}x ideal, "
-            f"CPU {1000 * result['cpu_s'] / result['calls']:6.2f} ms/judgment ({result['calls']} calls)")
+            f"CPU {1000 * result['cpu_s'] / result['calls']:6.2f} ms/judgment ({result['calls']} calls)"
+            + (f"; server CPU {1000 * server / result['calls']:.2f} ms/call" if server is not None else ""))
 
 
-def compare(settings: tuple, repeats: int) -> None:
+def compare(settings: tuple, repeats: int, server_kind: str) -> None:
     for n, latency, concurrency in settings:
         ideal = n * latency / concurrency
         print(f"N={n} L={latency}s C={concurrency}: ideal N*L/C = {ideal:.2f}s", flush=True)
         runs: dict[str, list[dict]] = {"cosa-eval": [], "inspect": []}
         for _ in range(repeats):
             for system in runs:                                         # A B A B ...
-                runs[system].append(_run_child(system, n, latency, concurrency))
+                runs[system].append(_run_child(system, n, latency, concurrency, server_kind))
                 print(_line(system, runs[system][-1], ideal), flush=True)
         med = {s: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "calls")}
                for s, rs in runs.items()}
@@ -146,6 +167,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sender-only", action="store_true")
     parser.add_argument("--n", type=int, default=4000, help="calls for --sender-only")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="lean",
+                        help="lean: benchmarks/lean_server.py, one event loop (default); threaded: "
+                             "tests/openai_server.py, a thread per connection, ~0.35 ms CPU per call")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -159,11 +183,12 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} before", flush=True)
     if args.sender_only:
         for _ in range(args.repeats):
-            result = _run_child("sender", args.n, 0.0, 64)
+            result = _run_child("sender", args.n, 0.0, 64, args.server)
             print(f"sender: {result['calls']} calls at L=0, C=64: {1000 * result['cpu_s'] / result['calls']:.2f} ms "
                   f"CPU per call, {result['calls'] / result['wall_s']:.0f} calls/s", flush=True)
     else:
-        compare(SETTINGS, args.repeats)
+        print(f"server: {SERVERS[args.server].relative_to(ROOT)} (its own process, keep-alive)", flush=True)
+        compare(SETTINGS, args.repeats, args.server)
     print(f"load average {os.getloadavg()[0]:.2f} after (a loaded machine: wall ratios are upper bounds)")
 
 
