@@ -61,27 +61,20 @@ def default_cache_path() -> Path:
     return cache_dir() / CACHE_FILE
 
 
-class Encoded(str):
-    """A value already written as ``canonical`` JSON, which ``request_key`` takes as it is."""
+class KeyFrame:
+    """A cache key with one field left open: the sha256 of the canonical JSON of everything that
+    determines a judge output, for any value of ``hole`` (given already ``canonical``). The same
+    digest as encoding the whole at once; the fixed fields are encoded once, not once per request."""
 
+    def __init__(self, hole: str, **identity: Any) -> None:
+        before = {name: identity[name] for name in sorted(identity) if name < hole}
+        after = {name: identity[name] for name in sorted(identity) if name > hole}
+        self._before = "{" + (canonical(before)[1:-1] + "," if before else "") + canonical(hole) + ":"
+        self._after = ("," + canonical(after)[1:-1] if after else "") + "}"
 
-def request_key(**identity: Any) -> str:
-    """sha256 of the canonical JSON of everything that determines a judge output. An ``Encoded``
-    value is spliced in as it is: the same bytes as encoding the whole, without encoding it twice."""
-    parts: list[str] = []
-    plain: dict[str, Any] = {}
-    for name in sorted(identity):
-        value = identity[name]
-        if isinstance(value, Encoded):
-            if plain:
-                parts.append(canonical(plain)[1:-1])
-                plain = {}
-            parts.append(f"{canonical(name)}:{value}")
-        else:
-            plain[name] = value
-    if plain:
-        parts.append(canonical(plain)[1:-1])
-    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
+    def key(self, encoded: str) -> str:
+        """The key when the open field's canonical JSON is ``encoded``."""
+        return hashlib.sha256((self._before + encoded + self._after).encode("utf-8")).hexdigest()
 
 
 def is_empty(response: JudgeResponse) -> bool:

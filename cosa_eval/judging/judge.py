@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from ..errors import CosaError
 from ..types import Sample
 from .backends.base import Backend, JudgeRequest, canonical
-from .cache import Encoded, request_key
+from .cache import KeyFrame
 from .config import JudgeConfig, load_judge_config, shipped_rubric
 from .pricing import price_of
 from .registry import load_backend_class
@@ -49,6 +49,7 @@ class Judge:
     endpoint: str | None = None                  # --judge-endpoint: the backend's base_url
     _backend: Backend | None = field(default=None, repr=False)
     _identity: dict[str, str] | None = field(default=None, repr=False)
+    _frames: tuple[Any, dict[tuple, KeyFrame]] = field(default_factory=lambda: (None, {}), repr=False)
 
     @property
     def name(self) -> str:
@@ -113,14 +114,20 @@ class Judge:
         spec = spec_of(rubric)
         messages = self.messages(rubric, item, history)
         choices = spec.choices if self.scores_choices else ()
-        config = self.config
-        encoded = Encoded(canonical(messages))          # encoded once: for the key and for the call
-        key = request_key(backend=config.backend, identity=dict(identity or self.identity()),
-                          sampling=config.sampling, rubric=self.rubrics[rubric].hash, messages=encoded,
-                          choices=choices, verdict_format=config.verdict_format,
-                          scoring=self.scores_choices, attempt=len(history))
-        return JudgeRequest(key=key, messages=messages, rubric=rubric, verdict=spec.verdict,
-                            choices=choices, verdict_format=config.verdict_format, messages_json=encoded)
+        config, identity = self.config, dict(identity or self.identity())
+        if self._frames[0] is not config:              # made for this very config only
+            self._frames = (config, {})
+        frames, place = self._frames[1], (rubric, self.rubrics[rubric].hash, len(history),
+                                          tuple(sorted(identity.items())))
+        if place not in frames:
+            frames[place] = KeyFrame("messages", backend=config.backend, identity=identity,
+                                     sampling=config.sampling, rubric=self.rubrics[rubric].hash,
+                                     choices=choices, verdict_format=config.verdict_format,
+                                     scoring=self.scores_choices, attempt=len(history))
+        encoded = canonical(messages)                   # encoded once: for the key and for the call
+        return JudgeRequest(key=frames[place].key(encoded), messages=messages, rubric=rubric,
+                            verdict=spec.verdict, choices=choices, verdict_format=config.verdict_format,
+                            messages_json=encoded)
 
     def quoted(self, rubric: str, item: Mapping[str, Any]) -> tuple[str, ...]:
         """The quoted material of one request as the judge was shown it."""
