@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 
 from .. import CACHE_ENV, cache_dir
 from ..errors import CosaError
-from .backends.base import JudgeResponse, canonical
+from .backends.base import JudgeResponse
 
 CACHE_FILE = "judge_cache.sqlite"
 # Failures worth keeping: the same request would fail the same way. api_error is always retried.
@@ -59,6 +59,11 @@ _DAMAGED = ("malformed", "not a database", "corrupt", "encrypted")
 def default_cache_path() -> Path:
     """``$COSA_CACHE_DIR/judge_cache.sqlite``, else ``~/.cache/cosa-eval/judge_cache.sqlite``."""
     return cache_dir() / CACHE_FILE
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, compact, non-ASCII kept): what cache keys hash."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class KeyFrame:

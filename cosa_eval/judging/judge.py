@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from ..errors import CosaError
 from ..types import Sample
-from .backends.base import Backend, JudgeRequest, canonical
-from .cache import KeyFrame
+from .backends.base import Backend, JudgeRequest
+from .cache import KeyFrame, canonical
 from .config import JudgeConfig, load_judge_config, shipped_rubric
 from .pricing import price_of
 from .registry import load_backend_class
@@ -124,10 +124,8 @@ class Judge:
                                      sampling=config.sampling, rubric=self.rubrics[rubric].hash,
                                      choices=choices, verdict_format=config.verdict_format,
                                      scoring=self.scores_choices, attempt=len(history))
-        encoded = canonical(messages)                   # encoded once: for the key and for the call
-        return JudgeRequest(key=frames[place].key(encoded), messages=messages, rubric=rubric,
-                            verdict=spec.verdict, choices=choices, verdict_format=config.verdict_format,
-                            messages_json=encoded)
+        return JudgeRequest(key=frames[place].key(canonical(messages)), messages=messages, rubric=rubric,
+                            verdict=spec.verdict, choices=choices, verdict_format=config.verdict_format)
 
     def quoted(self, rubric: str, item: Mapping[str, Any]) -> tuple[str, ...]:
         """The quoted material of one request as the judge was shown it."""

@@ -8,16 +8,10 @@ The engine always passes ``concurrency``, calls ``check_ready`` before the first
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 ENTRY_POINT_GROUP = "cosa_eval.judges"
-
-
-def canonical(value: Any) -> str:
-    """Canonical JSON (sorted keys, compact, non-ASCII kept): what cache keys hash."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -30,11 +24,6 @@ class JudgeRequest:
     verdict: str = "rating"                   # "rating" | "yes_no" | "categories"
     choices: tuple[str, ...] = ()             # non-empty: score these answers ("0".."5", "YES"/"NO")
     verdict_format: str = "free"              # "free" | "json_schema" | "logprobs" (judge.yaml)
-    messages_json: str = field(default="", repr=False)   # ``canonical(messages)``; filled in if not given
-
-    def __post_init__(self) -> None:
-        if not self.messages_json:         # the engine passes the encoding its cache key was made of
-            object.__setattr__(self, "messages_json", canonical(self.messages))
 
 
 @dataclass

@@ -185,8 +185,8 @@ class OpenAIBackend:
 
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
         """The verdict format used and the call's JSON body, serialised once for all its attempts
-        (a dict only where Azure routes by the body's model, never over the wire); the messages are
-        the request's own encoding, the one its cache key was made of."""
+        (a dict only where Azure routes by the body's model, never over the wire); the fields other
+        than the messages are encoded once per model and verdict format."""
         mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
         head = (model, mode, request.verdict)
         if head not in self._heads:
@@ -201,7 +201,8 @@ class OpenAIBackend:
         fields, prefix = self._heads[head]
         if self.azure_endpoint and not self.azure_deployment:
             return mode, {**fields, "messages": list(request.messages)}
-        return mode, prefix + request.messages_json.encode("utf-8") + b"}"
+        messages = json.dumps(request.messages, ensure_ascii=False, separators=(",", ":"))
+        return mode, prefix + messages.encode("utf-8") + b"}"
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
