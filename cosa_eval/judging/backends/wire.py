@@ -122,7 +122,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.waiter: asyncio.Future | None = None
-        self.reader = _Answer()
+        self.reader: _Answer = _Answer()
         self.used = False            # has answered before: a close before any byte is stale
         self.lost = False
         self.keep = False
@@ -152,7 +152,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if self.waiter is None:
+        if self.waiter is None or self.waiter.done():
             return                   # bytes nobody asked for: is_open() now refuses this connection
         try:
             response = self.reader.feed(self.buffer)
