@@ -96,15 +96,18 @@ class TrainSettings:
     def trainer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments common to TRL's SFTConfig and DPOConfig."""
         import torch
+        from transformers import TrainingArguments
         bf16 = self.bf16 if self.bf16 is not None else bool(torch.cuda.is_available()
                                                              and torch.cuda.is_bf16_supported())
+        names = {f.name for f in fields(TrainingArguments)}     # renamed in transformers 5.2x
+        checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
         return dict(
             output_dir=f"{self.output_dir}/checkpoints", learning_rate=self.learning_rate,
             num_train_epochs=self.num_train_epochs, max_steps=self.max_steps,
             per_device_train_batch_size=self.per_device_train_batch_size,
             gradient_accumulation_steps=self.gradient_accumulation_steps, max_length=self.max_length,
             warmup_steps=self.warmup_steps, optim=self.optim, max_grad_norm=self.max_grad_norm, seed=self.seed,
-            bf16=bf16, gradient_checkpointing=self.gradient_checkpointing, logging_steps=self.logging_steps,
+            bf16=bf16, logging_steps=self.logging_steps, **{checkpointing: self.gradient_checkpointing},
             save_strategy="steps", save_steps=self.save_steps, save_total_limit=2, report_to="none",
             use_cpu=not torch.cuda.is_available(),
         )
