@@ -15,11 +15,10 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from openai_server import rubric_answer  # noqa: E402
+from openai_server import Reply, completion, rubric_answer  # noqa: E402
 
 MODEL = "judge-model"
 
@@ -65,14 +64,7 @@ class _Connection(asyncio.Protocol):
             return _response(404, {"error": {"message": f"no route {path}"}})
         request = json.loads(body)
         messages = request.get("messages", [])
-        text = rubric_answer(messages)
-        prompt_chars = sum(len(m.get("content") or "") for m in messages)
-        usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(text) // 4 + 1}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return _response(200, {"id": "chatcmpl-lean", "object": "chat.completion", "created": int(time.time()),
-                               "model": request.get("model", MODEL), "usage": usage,
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": text}}]})
+        return _response(200, completion(request.get("model", MODEL), messages, Reply(rubric_answer(messages))))
 
     def _write(self, answer: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -97,6 +97,17 @@ def rubric_answer(messages: list[dict]) -> str:
     return f"The answer could be rated [[0]] by a strict grader, but overall:\nRating: [[{value % 6}]]"
 
 
+def completion(model: str, messages: list[dict], reply: Reply, logprobs: dict | None = None) -> dict:
+    """A chat.completion answer carrying ``reply``, with token counts of ~4 characters each."""
+    prompt_chars = sum(len(m.get("content") or "") for m in messages)
+    usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(reply.text or "") // 4 + 1}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "finish_reason": reply.finish_reason,
+                         "message": {"role": "assistant", "content": reply.text},
+                         **({"logprobs": logprobs} if logprobs else {})}], "usage": usage}
+
+
 @dataclass
 class _State:
     answer: Callable[[list[dict]], Any]
@@ -224,15 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
             if body.get("logprobs") and "logprobs" not in state.unsupported:
                 logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
-        prompt_chars = sum(len(m.get("content") or "") for m in messages)
-        usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(reply.text or "") // 4 + 1}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        data = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", state.model),
-                "choices": [{"index": 0, "finish_reason": reply.finish_reason,
-                             "message": {"role": "assistant", "content": reply.text},
-                             **({"logprobs": logprobs} if logprobs else {})}], "usage": usage}
-        self._json(200, data)
+        self._json(200, completion(body.get("model", state.model), messages, reply, logprobs))
         with state.lock:
             state.completions += 1
 
