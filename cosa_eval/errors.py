@@ -2,36 +2,16 @@
 from __future__ import annotations
 
 import difflib
-import os
-import re
 import sys
 from typing import NoReturn
 
-_SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET)$|^(OPENAI|AZURE_OPENAI)_API_KEY$", re.IGNORECASE)
-_SECRET_SHAPES = (
-    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;}]+"), r"\1 ***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-***"),
-)
-_MIN_SECRET = 8  # shorter environment values ("1", "true") are not masked
+from .redaction import redact
+
+__all__ = ["CosaError", "did_you_mean", "exit_with", "redact"]
 
 
 class CosaError(Exception):
     """An error caused by the user's input or setup; printed as one line, never as a traceback."""
-
-
-def redact(text: str) -> str:
-    """``text`` with every API-key value from the environment and every key-shaped token masked.
-
-    Apply it to an error text before it is cut, printed, logged or written anywhere.
-    """
-    text = str(text)
-    secrets = sorted((value for name, value in os.environ.items()
-                      if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET), key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_SHAPES:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def exit_with(error: CosaError | str, code: int = 2, *, own_line: bool = False) -> NoReturn:

@@ -7,7 +7,6 @@ from typing import Any
 
 from ...errors import CosaError, redact
 
-OPENAI_URL = "https://api.openai.com/v1"
 RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 OVERLOAD_STATUS = frozenset({429, 503})
 DETAIL_CHARS = 300
@@ -52,8 +51,11 @@ def retry_after_seconds(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+        pass
+    try:                                    # an HTTP date; anything else: no hint, back off as usual
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def status_failure(status: int, body: str, headers: Any, model: str, verdict_format: str) -> Exception:

@@ -1,20 +1,16 @@
 """Judge backend for the OpenAI API, Azure OpenAI, and any OpenAI-compatible server.
 
 Keys come only from the environment (``OPENAI_API_KEY``, ``AZURE_OPENAI_API_KEY``) and are never
-stored. The client's own retries are off; this backend retries 429/5xx/timeouts/connection errors,
-malformed and empty answers itself, with jittered exponential backoff that honours ``Retry-After``.
-Calls in flight follow :class:`~.pacing.AdaptiveLimit` (start low, ramp up, back off on overload).
-
-Every call's JSON body is built once, and answers are read as plain JSON (no response models). To a
-plain-``http://`` server (a local vLLM, llama.cpp, SGLang or Ollama) calls go over :mod:`.wire`, a
-lean keep-alive connection pool, with the URL and headers the official client would send; HTTPS,
-proxies and Azure go through the official client's ``post``. Both classify answers the same way.
+stored. Every call goes through the official client (:mod:`.http_client`), with its own retries
+off: this backend retries 429/5xx/timeouts/connection errors, malformed and empty answers itself,
+with jittered exponential backoff that honours ``Retry-After``, and caps each attempt at
+``timeout_s`` in all. Calls in flight follow :class:`~.pacing.AdaptiveLimit` (start low, ramp up,
+back off on overload). Answers are read as plain JSON (no response models), and any credential a
+server echoes is masked before the answer goes anywhere.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib
 import json
 import os
 import random
@@ -22,20 +18,19 @@ import time
 from typing import Any, ClassVar
 
 from ...errors import CosaError
+from ...redaction import public_url, redact, remember_url
 from .base import JudgeRequest, JudgeResponse
-from .http_errors import OPENAI_URL, _Final, _Retry, retry_after_seconds, scrub, status_failure
+from .http_client import OPENAI_URL, http_library, make_client
+from .http_errors import _Final, _Retry, retry_after_seconds, scrub, status_failure
 from .pacing import AdaptiveLimit
 from .served import ServedModel
 from .structured import VERDICT_KINDS, logprob_response, response_format, structured_response
-from .wire import Wire, WireError, usable
 
 __all__ = ["OpenAIBackend", "retry_after_seconds"]
 SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
                            "stop", "frequency_penalty", "presence_penalty"})
 MAX_RETRY_AFTER_S = 300.0   # a server asking for longer is waited on only this long per attempt
-NO_KEY = "no-key-needed"   # placeholder for local servers that accept any key; not a secret
 SCHEMA_STYLES = ("json_schema", "json_object")
-POOL_CONNECTIONS = 8        # keep-alive connections per HTTP client (see _client_for_loop)
 
 
 class OpenAIBackend:
@@ -68,15 +63,12 @@ class OpenAIBackend:
         self.azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or None
         self.azure_deployment = azure_deployment
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+        remember_url(self.base_url)
+        remember_url(self.azure_endpoint)
         self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
                                    self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
-        self._heads: dict[tuple[str, str, str], tuple[dict[str, Any], bytes]] = {}   # body without messages
         self._loop: Any = None
-        self._clients: list[Any] = []
-        self._loads: list[int] = []
-        self.over_wire = not self.azure_endpoint and usable(self.base_url)   # else the official client
-        self._wire: Wire | None = None
-        self._target: tuple[str, dict[str, str]] | None = None
+        self._client: Any = None
         self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
@@ -88,7 +80,7 @@ class OpenAIBackend:
         """A judge pinned to the OpenAI API refuses a foreign OPENAI_BASE_URL it was not given."""
         if self.provider == "openai" and self.base_url and not self.explicit_base_url \
                 and self.base_url.rstrip("/") != OPENAI_URL:
-            raise CosaError(f"this judge pins the OpenAI API, but OPENAI_BASE_URL={self.base_url} points "
+            raise CosaError(f"this judge pins the OpenAI API, but OPENAI_BASE_URL={public_url(self.base_url)} points "
                             "elsewhere; unset OPENAI_BASE_URL, pass --judge-endpoint URL to judge with that "
                             "server under this judge's name, or use --judge openai-compatible")
 
@@ -109,64 +101,29 @@ class OpenAIBackend:
                             "run lm_eval with --predict_only --log_samples and judge later with "
                             "'cosa-eval judge'")
         self._served.resolve()
-        if self.over_wire:
-            self._wire_target()          # built once, before any judging
 
     def identity(self) -> dict[str, str]:
         """Where and what really answers: endpoint (base URL, Azure deployment, OpenAI) and model."""
         self._check_endpoint()
         if self.azure_endpoint:
-            endpoint = f"azure:{self.azure_endpoint.rstrip('/')} deployment={self.azure_deployment or self.model}"
+            endpoint = f"azure:{public_url(self.azure_endpoint).rstrip('/')} deployment={self.azure_deployment or self.model}"
         else:
-            endpoint = (self.base_url or OPENAI_URL).rstrip("/")
+            endpoint = public_url(self.base_url or OPENAI_URL).rstrip("/")
         return {"endpoint": endpoint, "model": self._served.resolve()}
 
     def _client_for_loop(self) -> None:
-        """The wire or the clients, and the in-flight limit, for this event loop (asyncio
-        connections cannot cross loops).
-
-        On the official path calls are spread over several clients of at most ``POOL_CONNECTIONS``
-        keep-alive connections each: httpx scans its whole pool on every request and every
-        response, so small pools cost far less CPU per call than one large one."""
+        """The client and the in-flight limit for this event loop (connections cannot cross loops)."""
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
         maximum = min(self.concurrency, self._served.slots or self.concurrency)
-        if self.over_wire:
-            self._wire = Wire(*self._wire_target(), self.timeout_s)
-        else:
-            pools, verify = -(-maximum // POOL_CONNECTIONS), _tls_context()
-            self._clients = [self._new_client(-(-maximum // pools), verify) for _ in range(pools)]
-            self._loads = [0] * pools
-        self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
-
-    def _wire_target(self) -> tuple[str, dict[str, str]]:
-        """The URL and headers (auth included) the official client would send, read once from a
-        client that never sends (hence no TLS context for it)."""
-        if self._target is not None:
-            return self._target
-        import openai
-        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key() or NO_KEY, max_retries=0,
-                                    http_client=openai.DefaultAsyncHttpxClient(verify=False))
-        headers = {name: value for name, value in {**client.default_headers, **client.auth_headers}.items()
-                   if isinstance(value, str)}
-        self._target = f"{str(client.base_url).rstrip('/')}/chat/completions", headers
-        return self._target
-
-    def _new_client(self, connections: int, verify: Any) -> Any:
-        import openai
-        httpx = http_library()
-        http = openai.DefaultAsyncHttpxClient(
-            timeout=httpx.Timeout(self.timeout_s), verify=verify,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
-                                keepalive_expiry=30))
-        common = dict(api_key=self._api_key() or NO_KEY, max_retries=0, timeout=self.timeout_s,
-                      http_client=http)
+        azure = None
         if self.azure_endpoint:
-            return openai.AsyncAzureOpenAI(azure_endpoint=self.azure_endpoint,
-                                           azure_deployment=self.azure_deployment,
-                                           api_version=self.api_version, **common)
-        return openai.AsyncOpenAI(base_url=self.base_url, **common)
+            azure = {"azure_endpoint": self.azure_endpoint, "azure_deployment": self.azure_deployment,
+                     "api_version": self.api_version}
+        self._client = make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
+                                   connections=maximum, azure=azure)
+        self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
@@ -176,40 +133,28 @@ class OpenAIBackend:
         return [await answers[0]] if len(answers) == 1 else list(await asyncio.gather(*answers))
 
     async def aclose(self) -> None:
-        """Close this event loop's HTTP clients (the engine calls it when a batch is done)."""
-        for client in self._clients:
-            await client.close()
-        if self._wire is not None:
-            await self._wire.aclose()
-        self._loop, self._clients, self._wire, self._gate = None, [], None, None
+        """Close this event loop's HTTP client (the engine calls it when a batch is done)."""
+        if self._client is not None:
+            await self._client.close()
+        self._loop, self._client, self._gate = None, None, None
 
-    def _body(self, model: str, request: JudgeRequest) -> tuple[str, bytes | dict[str, Any]]:
-        """The verdict format used and the call's JSON body, serialised once for all its attempts
-        (a dict only where Azure routes by the body's model, never over the wire); the fields other
-        than the messages are encoded once per model and verdict format."""
+    def _body(self, model: str, request: JudgeRequest) -> tuple[str, dict[str, Any]]:
+        """The verdict format used and the call's JSON body."""
         mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
-        head = (model, mode, request.verdict)
-        if head not in self._heads:
-            fields: dict[str, Any] = {"model": model, **self.sampling}
-            if mode != "free":
-                fields["response_format"] = response_format(request.verdict, self.rationale_chars,
-                                                            self.schema_style)
-            if mode == "logprobs":
-                fields["logprobs"], fields["top_logprobs"] = True, self.top_logprobs
-            text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-            self._heads[head] = fields, f'{text[:-1]},"messages":'.encode("utf-8")
-        fields, prefix = self._heads[head]
-        if self.azure_endpoint and not self.azure_deployment:
-            return mode, {**fields, "messages": list(request.messages)}
-        messages = json.dumps(request.messages, ensure_ascii=False, separators=(",", ":"))
-        return mode, prefix + messages.encode("utf-8") + b"}"
+        body: dict[str, Any] = {"model": model, **self.sampling}
+        if mode != "free":
+            body["response_format"] = response_format(request.verdict, self.rationale_chars, self.schema_style)
+        if mode == "logprobs":
+            body["logprobs"], body["top_logprobs"] = True, self.top_logprobs
+        body["messages"] = list(request.messages)
+        return mode, body
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
             return min(wait, MAX_RETRY_AFTER_S) + random.uniform(0, 0.1 * self.backoff_base_s)
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt))
 
-    async def _answer(self, request: JudgeRequest, mode: str, body: bytes | dict[str, Any]) -> JudgeResponse:
+    async def _answer(self, request: JudgeRequest, mode: str, body: dict[str, Any]) -> JudgeResponse:
         started, detail = time.monotonic(), ""
         gate = self._gate
         assert gate is not None
@@ -233,65 +178,24 @@ class OpenAIBackend:
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
                              detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
-    async def _call(self, body: bytes | dict[str, Any], request: JudgeRequest, mode: str) -> JudgeResponse:
+    async def _call(self, body: dict[str, Any], request: JudgeRequest, mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
-        content = await (self._over_wire(body, mode) if self.over_wire else self._over_client(body, mode))
+        import openai
         try:
-            data = json.loads(content)
+            raw = await asyncio.wait_for(self._client.post("/chat/completions", body=body,
+                                                           cast_to=http_library().Response), self.timeout_s)
+        except (openai.APITimeoutError, asyncio.TimeoutError):
+            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
+        except openai.APIConnectionError as exc:
+            raise _Retry(f"connection error ({exc.__cause__ or exc})", overload=True) from None
+        except openai.APIStatusError as exc:
+            raise status_failure(exc.status_code, redact(exc.response.text), exc.response.headers,
+                                 self.model, mode) from None
+        try:
+            data = json.loads(raw.content)
         except (ValueError, TypeError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
         return _response_of(data, request, mode)
-
-    async def _over_wire(self, body: bytes | dict[str, Any], mode: str) -> bytes:
-        assert self._wire is not None and isinstance(body, bytes)
-        try:
-            answer = await self._wire.post(body)
-        except asyncio.TimeoutError:
-            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
-        except WireError as exc:
-            raise _Retry(f"connection error ({exc})", overload=True) from None
-        if answer.status >= 300:
-            raise status_failure(answer.status, answer.body.decode("utf-8", "replace"), answer.headers,
-                                 self.model, mode) from None
-        return answer.body
-
-    async def _over_client(self, body: bytes | dict[str, Any], mode: str) -> bytes:
-        """One call through the least busy official client (it has a free connection)."""
-        import openai
-        loads = self._loads
-        pool = loads.index(min(loads))
-        loads[pool] += 1
-        try:
-            raw = await self._clients[pool].post("/chat/completions", body=body, cast_to=http_library().Response)
-            return raw.content
-        except openai.APITimeoutError:
-            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
-        except openai.APIConnectionError as exc:
-            raise _Retry(f"connection error ({exc})", overload=True) from None
-        except openai.APIStatusError as exc:
-            raise status_failure(exc.status_code, str(exc.body or exc.message), exc.response.headers,
-                                 self.model, mode) from None
-        finally:
-            loads[pool] -= 1
-
-
-@functools.lru_cache(maxsize=1)
-def http_library() -> Any:
-    """The HTTP package the installed openai client is built on (httpx; httpx2 for openai 3)."""
-    import openai
-    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
-    return importlib.import_module(base.__module__.split(".")[0])
-
-
-def _tls_context() -> Any:
-    """One TLS context (certifi's CA bundle, as httpx uses) shared by the clients: loading the CA
-    bundle costs ~50 ms of CPU per client otherwise."""
-    import ssl
-    try:
-        import certifi
-    except ImportError:
-        return ssl.create_default_context()
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
@@ -302,9 +206,9 @@ def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     text, finish = message.get("content"), choice.get("finish_reason")
+    text = redact(text) if isinstance(text, str) else text        # a server may echo a key
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    tokens = dict(input_tokens=int(usage.get("prompt_tokens") or 0),
-                  output_tokens=int(usage.get("completion_tokens") or 0))
+    tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")))
     if finish == "content_filter" or message.get("refusal"):
         kind = "content filter" if finish == "content_filter" else "refusal"
         return JudgeResponse(text=text, failure="judge_refused", detail=f"the judge refused ({kind})", **tokens)
@@ -323,3 +227,8 @@ def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
         raise CosaError("the judge server returned no logprobs; it does not support them: set "
                         "verdict_format: json_schema (or free) in the judge.yaml")
     return logprob_response(request, text, content, **tokens)
+
+
+def _count(value: Any) -> int:
+    """A token count as the server reported it; anything but a whole number counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -8,10 +8,11 @@ gave explicitly (``--judge-endpoint``) is used under the judge's name, with the 
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any, Callable
 
 from ...errors import CosaError
+from ...redaction import public_url
+from .http_client import http_library, make_client, split_base
 
 AUTO = "auto"
 PROPS_TIMEOUT_S = 2.0      # /props is optional: a server that is slow to say gets no cap
@@ -41,7 +42,7 @@ class ServedModel:
         served = self._served_ids()
         if served is None:
             if self.model == AUTO:
-                raise CosaError(f"cannot read the served model from {self.base_url}/models (is the server "
+                raise CosaError(f"cannot read the served model from {public_url(self.base_url)}/models (is the server "
                                 "up?); start it, or set model: in the judge.yaml to the name it serves")
             self._resolved = self.model
             return self.model
@@ -54,7 +55,7 @@ class ServedModel:
         if self.model == AUTO:
             if len(served) == 1:
                 return served[0]
-            raise CosaError(f"the server at {self.base_url} serves {len(served) or 'no'} models ({listed}); "
+            raise CosaError(f"the server at {public_url(self.base_url)} serves {len(served) or 'no'} models ({listed}); "
                             "set model: in the judge.yaml to the one to judge with")
         if not served or self.model in served or f"{self.model}:latest" in served:
             return self.model
@@ -62,28 +63,29 @@ class ServedModel:
             return served[0]
         if self.endpoint_given:
             return self.model
-        raise CosaError(f"judge model {self.model!r} is not served by {self.base_url} (it serves: {listed}); "
+        raise CosaError(f"judge model {self.model!r} is not served by {public_url(self.base_url)} (it serves: {listed}); "
                         "set model: to a served name, or model: auto to use the one it serves")
 
     def _get(self, url: str, timeout: float) -> Any:
-        """JSON of a 200 answer to GET ``url``, else None (stdlib: one call, before any judging)."""
-        key = self._api_key()
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return json.loads(response.read()) if response.status == 200 else None
-        except (OSError, ValueError):
-            return None
+        """JSON of a 200 answer to GET ``url`` (a path under the base URL, or a whole URL), else None."""
+        import openai
+        with make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=timeout, connections=1,
+                         is_async=False) as client:
+            try:
+                response = client.get(url, cast_to=http_library().Response)
+                return json.loads(response.content) if response.status_code == 200 else None
+            except (openai.APIError, ValueError):
+                return None
 
     def _served_ids(self) -> list[str] | None:
-        data = self._get(f"{str(self.base_url).rstrip('/')}/models", self.timeout_s)
+        data = self._get("models", self.timeout_s)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             return None
         return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
     def _slots(self) -> int | None:
-        root = str(self.base_url).rstrip("/").removesuffix("/v1")
+        root = split_base(str(self.base_url))[0].rstrip("/").removesuffix("/v1")
         data = self._get(f"{root}/props", min(self.timeout_s, PROPS_TIMEOUT_S))
         slots = data.get("total_slots") if isinstance(data, dict) else None
         return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
