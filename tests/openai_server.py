@@ -20,7 +20,7 @@ Faults, each injected *instead of* an answer: ``"429"`` (with ``Retry-After``), 
 ``"timeout"`` (sleeps ``timeout_sleep_s`` before answering, past the client's timeout),
 ``"malformed"`` (a truncated JSON body), ``"empty"`` (``"choices": []``), ``"slow"`` (sleeps
 ``slow_s``, then answers normally); and, by ``fault_rule`` only, ``"401"`` (bad key) and
-``"content_filter"`` (a 400 whose error code is ``content_filter``). Pick them with ``fault_rate`` (probability, drawn from a
+``"content_filter"`` (a 400 whose error code is ``content_filter``) and ``"418"`` (a status no client retries). Pick them with ``fault_rate`` (probability, drawn from a
 ``random.Random(seed)``) over ``fault_kinds``, and/or with ``fault_rule(number, body) -> kind | None``
 (``number`` counts requests from 0; a rule's non-None answer wins).
 
@@ -37,7 +37,9 @@ Inspection: ``requests`` (list of :class:`Recorded`: path, lower-cased headers, 
 which ``requests`` leaves out); ``reset()`` clears them.
 ``latency_s`` delays every answer. ``framing``: ``"length"`` (Content-Length, keep-alive),
 ``"chunked"`` (Transfer-Encoding: chunked), ``"close"`` (``Connection: close`` on every answer),
-``"drop"`` (the connection closed after every answer without saying so, as an expired keep-alive). Run it alone with ``python tests/openai_server.py --port 8000``.
+``"drop"`` (the connection closed after every answer without saying so, as an expired keep-alive).
+``echo``: every answer and error body starts with the request line and headers as received (a
+server that reflects credentials back, for redaction tests). Run it alone with ``python tests/openai_server.py --port 8000``.
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "empty", "slow")     # the transient ones
-EXTRA_FAULTS = ("401", "content_filter")   # only by fault_rule: a rejected key, a filtered prompt
+EXTRA_FAULTS = ("401", "content_filter", "418")   # only by fault_rule: a rejected key, a filtered prompt, an odd status
 CATEGORY_HINT = "Other Harms"
 
 
@@ -124,6 +126,7 @@ class _State:
     slots: int = 0
     models: tuple[str, ...] = ()
     framing: str = "length"
+    echo: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -163,7 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True       # "drop": closed without saying so (a stale keep-alive)
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        if self.state.echo and status >= 400:
+            data = {**data, "echo": self._echo()}
         self._send(status, json.dumps(data).encode("utf-8"), headers)
+
+    def _echo(self) -> str:
+        return f"{self.command} {self.path} {dict(self.headers.items())}"
 
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path.rstrip("/")
@@ -208,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
                                               "code": "invalid_api_key"}})
         if kind == "content_filter":
             return self._json(400, {"error": {"message": "The prompt was filtered.", "code": "content_filter"}})
+        if kind == "418":
+            return self._json(418, {"error": {"message": "I'm a teapot"}})
         if kind == "500":
             return self._json(500, {"error": {"message": "internal error"}})
         if kind == "malformed":
@@ -226,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", []) if isinstance(body, dict) else []
         reply = state.answer(messages)
         reply = reply if isinstance(reply, Reply) else Reply(reply)
+        if state.echo and reply.text is not None:
+            reply = Reply(f"I was sent {self._echo()}\n{reply.text}", reply.finish_reason)
         schema, kind = _schema_of(body)
         if kind in state.unsupported:
             return self._json(500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}})
@@ -305,13 +317,13 @@ class FakeOpenAIServer:
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
                  model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
-                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length") -> None:
+                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length", echo: bool = False) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
-                             tuple(unsupported), slots, tuple(models), framing)
+                             tuple(unsupported), slots, tuple(models), framing, echo)
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True

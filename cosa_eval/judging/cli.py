@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CosaError
+from ..redaction import public_url, remember_url
 from .config import DEFAULT_JUDGE, JUDGE_ENV, default_judge
 
 EXIT_UNJUDGED = 3
@@ -69,7 +70,8 @@ def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str
     from ..manifest import samples_ids
     from ..samples import find_sample_files, read_run_info
     return {"judge": judge, "rubric_hashes": rubric_hashes, "parser": parser,
-            "judge_endpoint": args.judge_endpoint, "samples": samples_ids(find_sample_files(args.samples)),
+            "judge_endpoint": public_url(args.judge_endpoint) or None,
+            "samples": samples_ids(find_sample_files(args.samples)),
             "run": read_run_info(args.samples[0])}
 
 
@@ -88,6 +90,7 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
     """load_judge keywords the user set (None leaves the judge.yaml's own setting)."""
     if args.concurrency is not None and args.concurrency < 1:
         raise CosaError(f"--concurrency must be at least 1, got {args.concurrency}")
+    remember_url(args.judge_endpoint)
     options = {"concurrency": args.concurrency, "endpoint": args.judge_endpoint, "parser": args.parser}
     return {key: value for key, value in options.items() if value is not None}
 

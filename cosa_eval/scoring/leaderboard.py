@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import CosaError
+from ..errors import CosaError, redact
 from ..manifest import check_run_files
 from ..records import find_judged_files, read_judged
 from ..samples import read_run_info
@@ -66,7 +66,7 @@ def _note_judges(judges: dict[str, dict[str, str]], records: list[JudgedRecord],
     """Parser and endpoint of each judge (from the run manifest); one judge, one setting per run."""
     identity = manifest.get("judge_identity") if isinstance(manifest.get("judge_identity"), dict) else {}
     setting = {"parser": str(manifest.get("parser") or "final"),
-               "judge_endpoint": str(identity.get("endpoint") or manifest.get("judge_endpoint") or "")}
+               "judge_endpoint": redact(identity.get("endpoint") or manifest.get("judge_endpoint") or "")}
     for name in sorted({record.judge for record in records}):
         known = judges.setdefault(name, setting)
         if known != setting:
