@@ -15,7 +15,10 @@ import asyncio
 import gzip
 import json
 import re
+import ssl
+import subprocess
 import threading
+from pathlib import Path
 from typing import Callable
 
 Reply = Callable[[str, bytes], bytes]
@@ -39,11 +42,23 @@ def gzipped(body: bytes) -> bytes:
     return http_answer(200, gzip.compress(body), "Content-Encoding: gzip", "Content-Type: application/json")
 
 
-class RawServer:
-    """Serves ``reply`` on 127.0.0.1 at a free port in a thread of its own; a context manager."""
+def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 (made with the openssl command) and a server context using it."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
 
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
+
+class RawServer:
+    """Serves ``reply`` on 127.0.0.1 at a free port in a thread of its own (over TLS when given a
+    server context); a context manager."""
+
+    def __init__(self, reply: Reply, tls: ssl.SSLContext | None = None) -> None:
+        self.reply, self.tls = reply, tls
         self.heads: list[str] = []
         self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
@@ -60,12 +75,12 @@ class RawServer:
                 await writer.drain()
                 if b"connection: close" in answer.lower()[:answer.find(b"\r\n\r\n")]:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, asyncio.CancelledError):
             pass
         writer.close()
 
     async def _main(self) -> None:
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = server.sockets[0].getsockname()[1]
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self._ready.set()
@@ -74,7 +89,7 @@ class RawServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> "RawServer":
         self._thread.start()

@@ -9,7 +9,7 @@ import pytest
 
 from judging_helpers import JUDGE_MODEL, SECRET_KEY
 from openai_server import rubric_answer
-from raw_http import RawServer, completion_bytes, gzipped, http_answer
+from raw_http import RawServer, completion_bytes, gzipped, http_answer, self_signed
 from test_judge_openai_backend import FAST, _complete, _requests
 from cosa_eval.judging.backends.openai import OpenAIBackend
 
@@ -117,3 +117,15 @@ def test_a_configured_proxy_is_honoured(judge_server, monkeypatch):
     assert answer.failure is None and answer.text
     assert judge_server.requests[0].path == "http://judge.invalid:9/v1/chat/completions"   # proxied
 
+
+
+def test_tls_verifies_against_the_ca_store_the_user_names(tmp_path, monkeypatch):
+    cert, context = self_signed(tmp_path)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with RawServer(lambda head, body: http_answer(200, completion_bytes()), tls=context) as server:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        refused = _answer_within(OpenAIBackend(JUDGE_MODEL, {}, base_url=server.url, **FAST), 10)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = _answer_within(OpenAIBackend(JUDGE_MODEL, {}, base_url=server.url, **FAST), 10)
+    assert refused.failure == "api_error" and "CERTIFICATE_VERIFY_FAILED" in refused.detail
+    assert trusted.failure is None and trusted.text == "Rating: [[4]]"
