@@ -6,6 +6,13 @@ it, so framing, 1xx answers, compression, redirects, proxies (``*_PROXY``/``NO_P
 thing is added: a request that a redirect takes to another origin (scheme, host, port) is sent
 without the key (``Authorization``, and Azure's ``api-key``, which httpx alone would keep).
 The client's own retries are off: the backend classifies and retries.
+
+Chosen by measuring (L = 0, keep-alive, 2,000 calls, A B A B): per call, the official client costs
+1.0-1.5 ms of CPU, httpx alone 0.65-1.0, aiohttp 0.15-0.25, and the client on its bundled aiohttp
+transport 0.75-1.0 ms. At the judge latencies users meet (0.2-10 s per call) that is invisible, and
+only this one maps every transport failure (a bad chunk size, a refused certificate) to its own
+typed errors: the aiohttp transport let aiohttp's own exceptions through and reported a refused
+certificate as a timeout.
 """
 from __future__ import annotations
 
