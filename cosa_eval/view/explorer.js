@@ -177,7 +177,7 @@
     if (typeof a === "number" && typeof b === "number") return a - b;
     return String(a).localeCompare(String(b));
   }
-  function recompute() {
+  function recompute(keepScroll) {
     var order = [];
     for (var i = 0; i < ROWS.length; i++) if (passes(ROWS[i])) order.push(i);
     if (state.sort) {
@@ -191,24 +191,26 @@
     state.order = order;
     state.selected = Math.min(state.selected, order.length - 1);
     ui.count.textContent = order.length + " of " + ROWS.length + " responses";
-    ui.body.scrollTop = 0;
+    if (!keepScroll) ui.body.scrollTop = 0;
     drawRows();
-    if (state.view === "dis") { state.shown = PAGE; drawGroups(); }
+    if (state.view === "dis") { if (!keepScroll) state.shown = PAGE; drawGroups(); }
   }
 
   /* ---- the table (virtual: a pool of row elements moved over a tall spacer) ---- */
   var pool = [];
   function gridTemplate() { return COLS.map(function (c) { return c.w; }).join(" "); }
   function drawHead() {
-    clear(ui.head);
     COLS.forEach(function (c, i) {
       var h = el("div", "cell", c.t);
       h.setAttribute("role", "columnheader");
       h.title = "sort by " + c.t;
-      if (state.sort && state.sort.col === i) h.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
       h.addEventListener("click", function () {
         state.sort = state.sort && state.sort.col === i ? {col: i, dir: -state.sort.dir} : {col: i, dir: 1};
-        drawHead(); recompute();
+        Array.prototype.forEach.call(ui.head.children, function (other, k) {
+          if (k === i) other.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+          else other.removeAttribute("aria-sort");
+        });
+        recompute();
       });
       ui.head.appendChild(h);
     });
@@ -387,7 +389,10 @@
     document.body.classList.remove("with-detail");
     drawRows();
   }
-  function refreshMarks() { drawRows(); if (state.view === "dis") drawGroups(); }
+  function refreshMarks() {
+    if (state.f.marked) recompute(true);
+    else { drawRows(); if (state.view === "dis") drawGroups(); }
+  }
   function status(text) { ui.status.textContent = text; }
 
   /* ---- disagreements: per prompt, runs across, judges down ---- */
