@@ -50,7 +50,7 @@ def choose(driver, select_id: str, value: str) -> None:
 
 def shown_ids(driver) -> list[int]:
     return driver.execute_script(
-        "return Array.from(document.querySelectorAll('#rows .row:not([hidden])'))"
+        "return Array.from(document.querySelectorAll('#rows .row')).filter(r => r.getClientRects().length)"
         ".sort((a, b) => a.dataset.pos - b.dataset.pos).map(r => +r.dataset.id);")
 
 
