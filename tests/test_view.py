@@ -78,6 +78,19 @@ def test_rationales_come_from_the_cache_attempt_by_attempt(page):
     assert beta["texts"]["compliance"][0].endswith("[[YES]]" if beta["compliant"] else "[[NO]]")
 
 
+def test_jury_members_side_by_side(runs, tmp_path):
+    out = tmp_path / "jury.html"
+    assert main(["view", str(runs["a-jury"]), "--cache", str(runs["cache"]), "--out", str(out)]) == 0
+    data = page_data(out)
+    (label,) = {s["label"] for s in data["sources"]}
+    assert label == "jury(alpha+gamma)"
+    jury = [g for g in data["disagreements"] if "jury" in g["kinds"]]
+    assert jury and all(g["kinds"] == ["jury"] for g in data["disagreements"])
+    members = data["rows"][jury[0]["rows"][0]]["v"][label]["members"]
+    assert set(members) == {"alpha", "gamma"}
+    assert len({(m["outcome"], m["is_safe"]) for m in members.values()}) == 2
+
+
 def test_disagreements_between_judges_parsers_and_runs(page):
     data = page_data(page)
     kinds = {kind for group in data["disagreements"] for kind in group["kinds"]}

@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from judging.judging_helpers import SECRET_KEY, cosalign_samples, cosapien_samples, write_judge, write_samples_file
+from judging.judging_helpers import (SECRET_KEY, cosalign_samples, cosapien_samples, judge_settings, write_judge,
+                                     write_samples_file)
 from openai_server import FakeOpenAIServer, rubric_answer
 from cosa_eval.cli import main
 from cosa_eval.judging.cli import EXIT_UNJUDGED
@@ -74,7 +75,8 @@ def _judge(samples: Path, judge: Path, output: Path, *extra: str) -> None:
 
 
 def build_runs(root: Path, configs: dict[str, str], cosalign_rows: list[dict]) -> dict[str, Path]:
-    """Judged folders ``a-alpha``, ``a-beta``, ``a-alpha-reference``, ``b-alpha`` and the cache."""
+    """Judged folders ``a-alpha``, ``a-beta``, ``a-alpha-reference``, ``b-alpha``, ``a-jury`` (alpha and
+    gamma, which answers as beta does) and the cache."""
     a_samples = cosapien_samples(dict(sorted(configs.items())[:2])) + cosalign_samples(cosalign_rows, 0, 3200)[::800]
     a_samples += special_samples(a_samples[0])
     b_samples = [dataclasses.replace(s, response=s.response + " (model b)") for s in a_samples[:8]]
@@ -84,7 +86,7 @@ def build_runs(root: Path, configs: dict[str, str], cosalign_rows: list[dict]) -
     beta = write_judge(root / "judges", "beta")
     cache = root / "cache" / "judge_cache.sqlite"
     saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "COSA_CACHE_DIR")}
-    out = {name: root / "judged" / name for name in ("a-alpha", "a-beta", "a-alpha-reference", "b-alpha")}
+    out = {name: root / "judged" / name for name in ("a-alpha", "a-beta", "a-alpha-reference", "b-alpha", "a-jury")}
     try:
         with FakeOpenAIServer(alpha_answer, model="judge-model") as first, \
                 FakeOpenAIServer(contrary_answer, model="judge-model") as second:
@@ -94,6 +96,10 @@ def build_runs(root: Path, configs: dict[str, str], cosalign_rows: list[dict]) -
             _judge(a, beta, out["a-beta"], "--judge-endpoint", second.base_url)
             _judge(a, alpha, out["a-alpha-reference"], "--parser", "reference")
             _judge(b, alpha, out["b-alpha"])
+            options = {**judge_settings()["backend_options"], "base_url": second.base_url}
+            gamma = write_judge(root / "judges", "gamma", backend_options=options)    # beta's answers, by yaml
+            assert main(["judge", str(a), "--judge", str(alpha), "--judge", str(gamma), "--output",
+                         str(out["a-jury"]), "--no-progress"]) in (0, EXIT_UNJUDGED)
     finally:
         for key, value in saved.items():
             if value is None:

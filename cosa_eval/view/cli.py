@@ -45,9 +45,9 @@ def write_explorer(paths: list[str | Path], page: Path | None = None, *, cache: 
     if page.is_dir():
         raise CosaError(f"--out {page} is a folder; give a file name such as {page / DEFAULT_OUT}")
     data = build(sources, texts, title or "cosa-eval explorer: " + ", ".join(map(str, paths)))
-    page.parent.mkdir(parents=True, exist_ok=True)
     tmp = page.with_name(page.name + ".tmp")
     try:
+        page.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(render_page(data), encoding="utf-8")
         tmp.replace(page)
     except OSError as exc:
