@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("cosa_eval.scoring.cli", "merge judged runs into results/ CSVs, markdown, HTML and a plot"),
     "judge-agreement": ("cosa_eval.judging.agreement_cli", "agreement between judges and with human labels"),
     "train": ("cosa_eval.train.cli", "CoSAlign training pipeline steps (label, synthesize, ..., sft, dpo)"),
+    "view": ("cosa_eval.view.cli", "write one self-contained HTML explorer of judged runs (verdicts, rationales, adjudication)"),
     "demo": ("cosa_eval.demo", "run the whole pipeline offline on a small real model"),
     "tasks": ("cosa_eval.task_catalog", "list every cosa-eval task and group with its document count and data"),
 }

@@ -171,6 +171,7 @@ def main(args: argparse.Namespace) -> int:
     from .scoring.notice import write_notice
     from .scoring.render import render
     from .smollm2 import smollm2_path
+    from .view.cli import write_explorer
     if args.per_config < 1 or args.max_gen_toks < 1:
         raise CosaError("--per-config and --max-gen-toks must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,7 @@ def main(args: argparse.Namespace) -> int:
     stages.update()
     stages.set_postfix_str("rendering")
     outputs = render(results, args.out)
+    explorer = write_explorer([judged], args.out / "explorer.html", cache=args.cache)
     stages.update()
     stages.close()
     summary = {"judge_stats": vars(stats), "seconds": seconds}
@@ -206,4 +208,5 @@ def main(args: argparse.Namespace) -> int:
     print(f"\n{WARNING}\n\nCoSAlign-Test data: {source}\n{_summary(rows, notice.ratings)}\n")
     print(f"judge calls: {stats.sent} sent, {stats.cached} from the cache")
     print("wrote:", *[str(p) for p in [judged, results, *outputs, args.out / "lm_eval.log"]], sep="\n  ")
+    print(f"explorer (every response, verdict and rationale): {explorer}")
     return 0

@@ -230,6 +230,9 @@ CASES: dict[str, Case] = {
     "agreement: rating 'abc'": (lambda c, w: ["judge-agreement", str(_good_judged(c, "a")), str(_good_judged(c, "b", rating="abc"))], "field 'rating' is 'abc'"),
     "agreement: binary labels CSV": (lambda c, w: ["judge-agreement", str(_good_judged(c)), "--labels", str(_labels(c, b"sample_id,rating\n\xff\xfe\x00\n"))], 'not UTF-8'),
     "agreement: binary labels jsonl": (lambda c, w: ["judge-agreement", str(_good_judged(c)), "--labels", str(_labels(c, b"\xff\xfe\x00\n", ".jsonl"))], 'not UTF-8'),
+    "view: rating 'abc'": (lambda c, w: ["view", str(_good_judged(c, rating="abc"))], "field 'rating' is 'abc'"),
+    "view: binary judged file": (lambda c, w: ["view", str(_binary(c / "j" / "judged_x.jsonl").parent)], 'not UTF-8'),
+    "view: --out is a folder": (lambda c, w: ["view", str(_good_judged(c)), "--out", str(c)], 'is a folder'),
     # cosa-eval train steps (helper train owns them)
     "train synthesize: binary input [train]": (lambda c, w: ["train", "synthesize", "--input", str(_train_input(c)), "--output", str(c / "o.jsonl")], 'not UTF-8'),
     "train label: binary input [train]": (lambda c, w: ["train", "label", "--input", str(_train_input(c)), "--output", str(c / "o.jsonl")], 'not UTF-8'),

@@ -47,6 +47,12 @@ def test_demo_writes_page_plot_and_csvs(demo_run):
     rows = list(csv.DictReader((out / "results/leaderboard.csv").open()))
     assert {r["benchmark"] for r in rows} == {"cosapien", "cosalign_test"}
     assert all(-1 <= float(r["cosa_score"]) <= 1 and float(r["valid_rate"]) == 1.0 for r in rows)
+    explorer = out / "explorer.html"
+    assert f"explorer (every response, verdict and rationale): {explorer}" in first.stdout
+    embedded = explorer.read_text(encoding="utf-8").split('id="cosa-data">', 1)[1].split("</script>", 1)[0]
+    data = json.loads(embedded)
+    assert len(data["rows"]) == sum(int(r["n"]) for r in rows)
+    assert all(verdict["texts"] for row in data["rows"] for verdict in row["v"].values())   # from the judge cache
 
 
 def test_demo_cannot_be_mistaken_for_a_result(demo_run):

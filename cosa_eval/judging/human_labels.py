@@ -8,7 +8,8 @@ Columns (the format is documented in ``judges/README.md``):
 * ``compliant``: yes / no (optional; cosapien only);
 * ``categories``: the risk categories present, ``;``-separated, or ``none`` (optional; cosalign_test
   only); a blank cell means "not labelled", never "no category";
-* ``annotator`` (optional), kept in the record's ``extra``.
+* ``annotator`` and ``note`` (optional), kept in the record's ``extra`` (``cosa-eval view`` writes
+  an adjudicator's note there).
 
 Labels refer to the responses in the judged files they are checked against.
 """
@@ -26,7 +27,7 @@ from ..types import JudgedRecord, Sample
 
 HUMAN = "human"
 COLUMNS = ("sample_id", "benchmark", "variant", "config_id", "doc_id", "rating", "compliant",
-           "categories", "annotator")
+           "categories", "annotator", "note")
 NO_CATEGORY = "none"
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
@@ -144,7 +145,7 @@ def _record(row: dict[str, Any], where: str, sample: Sample) -> JudgedRecord:
     if rating is None and compliant is None and categories is None:
         raise CosaError(f"{where}: labels nothing; fill 'rating', 'compliant' (cosapien) or "
                         "'categories' (cosalign_test), or drop the row")
-    extra = {"source": where, **({"annotator": _text(row, "annotator")} if _text(row, "annotator") else {})}
+    extra = {"source": where, **{name: _text(row, name) for name in ("annotator", "note") if _text(row, name)}}
     return JudgedRecord(sample=sample, judge=HUMAN, rubric_hashes={}, rating=rating, is_compliant=compliant,
                         categories=categories, extra=extra)
 
