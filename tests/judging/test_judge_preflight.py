@@ -93,3 +93,12 @@ def test_resumed_run_still_accepted(judge_server, cache_path, samples_dir, judge
         assert main(["judge", str(samples_dir), "--judge", str(judge_yaml), "--output", str(out),
                      "--no-progress"]) == 0
     assert json.loads((out / "judge_run.json").read_text())["judge"] == "local"
+
+
+def test_a_jury_of_judge_files_writes_one_folder_named_by_its_members(judge_server, cache_path, samples_dir,
+                                                                      tmp_path):
+    members = [write_judge(tmp_path / "judges", name) for name in ("a", "b")]
+    assert main(["judge", str(samples_dir), *sum((["--judge", str(m)] for m in members), []), "--no-progress"]) == 0
+    assert [p.name for p in samples_dir.iterdir() if p.is_dir()] == ["cosa_judged_jury(a+b)"]
+    manifest = json.loads((samples_dir / "cosa_judged_jury(a+b)" / "judge_run.json").read_text())
+    assert manifest["judge"] == "jury(a+b)"

@@ -29,12 +29,15 @@ def _results(tmp_path: Path, names: tuple[str, ...]) -> Path:
     return results
 
 
-def _cells_of_rows(markdown: str) -> list[list[str]]:
-    """Each measured table row's cells as a GFM renderer shows them (text only)."""
+def _tables(markdown: str) -> list[list[list[str]]]:
+    """Each table's rows' cells as a GFM renderer shows them (text only)."""
     tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(markdown)
-    rows, row = [], None
+    tables_, rows, row = [], [], None
     for token in tokens:
-        if token.type == "tr_open":
+        if token.type == "table_open":
+            rows = []
+            tables_.append(rows)
+        elif token.type == "tr_open":
             row = []
         elif token.type == "inline" and row is not None:
             row.append("".join(child.content if child.type in ("text", "code_inline") else
@@ -42,7 +45,7 @@ def _cells_of_rows(markdown: str) -> list[list[str]]:
         elif token.type == "tr_close":
             rows.append(row)
             row = None
-    return rows
+    return tables_
 
 
 def test_markdown_cells_show_names_as_text(tmp_path):
@@ -51,10 +54,10 @@ def test_markdown_cells_show_names_as_text(tmp_path):
     markdown = (results / "leaderboard.md").read_text(encoding="utf-8")
     rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
     assert "<script" not in rendered and "<img" not in rendered and "<a " not in rendered
-    rows = _cells_of_rows(markdown)
-    width = len(rows[0])
-    assert all(len(row) == width for row in rows)                   # no row split by | or a newline
-    models = [row[0] for row in rows]
+    tables_ = _tables(markdown)
+    assert all(len(row) == len(rows[0]) for rows in tables_ for row in rows)    # no row split by | or \n
+    assert sum(len(rows) for rows in tables_) == 2 + len(tables.read_paper()) + len(HOSTILE)    # 2 headers
+    models = [row[0] for rows in tables_ for row in rows]
     for name in HOSTILE:                             # line breaks shown as spaces; a cell is trimmed
         assert " ".join(name.replace("\r\n", "\n").replace("\r", "\n").split("\n")).strip() in models, name
 
