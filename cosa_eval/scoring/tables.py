@@ -211,8 +211,8 @@ def results_lock(folder: Path, *, reading: bool = False) -> Iterator[None]:
     """Hold the results folder's lock (``.leaderboard.lock``) while its tables are read, merged and
     replaced, so concurrent writers take turns and keep every row.
 
-    ``reading``: a folder where no lock file can be made (read-only) cannot be written to by
-    anyone here either, so it is read without one."""
+    ``reading``: a folder where no lock file can be made (read-only, or missing) cannot be being
+    written by anyone either, so it is read without one."""
     from filelock import FileLock, Timeout
 
     lock = FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
@@ -224,7 +224,7 @@ def results_lock(folder: Path, *, reading: bool = False) -> Iterator[None]:
         raise CosaError(f"{folder} has been locked by another 'cosa-eval leaderboard' for {LOCK_TIMEOUT_S} s "
                         f"({lock.lock_file}); wait for it to finish, then run this again") from None
     except OSError as error:
-        if not reading or error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        if not reading or error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
             raise
         yield
         return

@@ -143,3 +143,15 @@ def test_an_impossible_date_in_lm_eval_results(tmp_path, capsys, date):
     err = _main_fails(capsys, "leaderboard", "add", run, "--results", tmp_path / "results")
     assert str(results_json) in err and "'date'" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_render_of_a_read_only_results_folder_elsewhere(rendered, tmp_path, monkeypatch):
+    """No lock file can be made in a read-only folder, and nobody can be writing there: render reads it."""
+    import filelock
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self.lock_file))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    assert leaderboard("render", "--results", rendered, "--out", tmp_path / "views") == 0
+    assert (tmp_path / "views" / "leaderboard.md").read_bytes() == (rendered / "leaderboard.md").read_bytes()
