@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__
-from .errors import CosaError, exit_with
+from .errors import CosaError, exit_with, os_error_line
 
 # subcommand -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    terminated: list[int] = []
+    previous = _sigterm_as_sigint(terminated)
     try:
         if argv[:1] == ["eval"]:
             from .run_eval import run_lm_eval
@@ -52,8 +55,28 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(args.module).main(args) or 0)
     except CosaError as error:
         exit_with(error, own_line=_progress_bar_open())
+    except OSError as error:
+        exit_with(os_error_line(error), own_line=_progress_bar_open())
     except KeyboardInterrupt:
-        exit_with("interrupted; answered judge calls are kept in the cache, re-run to resume", 130)
+        what, code = ("terminated", 128 + signal.SIGTERM) if terminated else ("interrupted", 130)
+        exit_with(f"{what}; answered judge calls are kept in the cache, re-run to resume", code,
+                  own_line=_progress_bar_open())
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_sigint(received: list[int]) -> object:
+    """Make SIGTERM do what Ctrl-C does (the same cancellation, the same one line), noting it in
+    ``received``; returns the handler it replaced (None off the main thread, where none can be set)."""
+    def on_sigterm(signum: int, _frame: object) -> None:
+        received.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    try:
+        return signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        return None
 
 
 def _progress_bar_open() -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
+from .atomic import check_folder
 from .errors import CosaError
 from .jsonl import read_json_object
 from .records import JUDGED_GLOB
@@ -56,11 +57,7 @@ def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def check_writable(output: Path) -> None:
     """Raise unless ``output`` is (or can be made) a writable folder; creates nothing that stays."""
-    ancestor = output
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise CosaError(f"--output {output}: {ancestor} is a file, not a folder; choose another --output")
+    ancestor = check_folder("--output", output)
     try:
         if output.is_dir():
             with tempfile.TemporaryFile(dir=output):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .atomic import write_texts
 from .errors import CosaError
 from .jsonl import iter_jsonl
 from .taxonomy import ALL_CATEGORIES
@@ -19,6 +20,7 @@ from .types import COSAPIEN_TYPES, FAILURE_KINDS, SCHEMAS, VARIANTS, JudgedRecor
 
 JUDGED_GLOB = "judged_*.jsonl"
 _FIX = "re-run 'cosa-eval judge' to rewrite it"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def judged_file_name(task: str) -> str:
@@ -26,15 +28,23 @@ def judged_file_name(task: str) -> str:
     return f"judged_{task}.jsonl"
 
 
+def judged_text(path: Path, records: Iterable[JudgedRecord]) -> str:
+    """The jsonl text of records bound for ``path``; a lone UTF-16 surrogate (text no UTF-8 file can
+    hold) is refused, naming the record."""
+    lines = []
+    for record in records:
+        line = json.dumps(record.to_dict(), ensure_ascii=False)
+        if _SURROGATE.search(line):
+            raise CosaError(f"{path}: record {record.sample.sample_id!r} holds a lone UTF-16 surrogate, which is "
+                            "not Unicode text and cannot be written; remove it from the input")
+        lines.append(line + "\n")
+    return "".join(lines)
+
+
 def write_judged(path: str | Path, records: Iterable[JudgedRecord]) -> Path:
-    """Write records as jsonl atomically (a temp file renamed over ``path``)."""
+    """Write records as jsonl, all or nothing (a temporary replaces ``path``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_texts({path: judged_text(path, records)})
     return path
 
 

@@ -102,12 +102,20 @@ def sample_from_row(task: str, row: dict[str, Any], where: str) -> Sample:
 
 
 def read_samples(paths: Iterable[str | Path]) -> list[Sample]:
-    """Every cosa-eval sample in the given files or lm_eval output folders."""
+    """Every cosa-eval sample in the given files or lm_eval output folders, each document once
+    (checked here, before any judge call is paid for)."""
     samples: list[Sample] = []
+    first: dict[str, str] = {}
     for path in find_sample_files(paths):
         task = task_of(path)
-        samples.extend(sample_from_row(task, row, f"{path}: line {number}")
-                       for number, row in iter_jsonl(path, fix="re-run lm_eval with --log_samples"))
+        for number, row in iter_jsonl(path, fix="re-run lm_eval with --log_samples"):
+            where = f"{path}: line {number}"
+            sample = sample_from_row(task, row, where)
+            seen = first.setdefault(sample.sample_id, where)
+            if seen != where:
+                raise CosaError(f"{where}: document {sample.sample_id} is already at {seen}; each document "
+                                "is judged once: remove the repeated line, or judge each lm_eval run on its own")
+            samples.append(sample)
     return samples
 
 

@@ -162,17 +162,19 @@ def _exit_status(records: list, output: Path) -> int:
 def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int:
     """``--judge A --judge B ...``: each member judged (and cached) on its own, verdicts combined."""
     from ..manifest import claim_output
+    from .judge import load_judge
     from .jury import judge_with_jury, jury_name
     from .outputs import write_run_outputs
     if args.dry_run or args.max_cost is not None:
         raise CosaError("--dry-run and --max-cost apply to one judge; run them per member, then the jury")
     if args.judge_endpoint or args.parser:
         raise CosaError("--judge-endpoint and --parser apply to one judge; set them in each member's judge.yaml")
-    name = jury_name(names)
+    members = [load_judge(member) for member in names]     # checked (names, rubrics) before any call
+    name = jury_name([member.name for member in members])
     output = args.output or default_output(args.samples, name)
     manifest = {**_manifest(args, name, {}, "final"), "members": names, "rating": args.jury_rating}
     claim_output(output, manifest, args.overwrite)
-    records = judge_with_jury(samples, names, cache_path=args.cache, rating=args.jury_rating,
+    records = judge_with_jury(samples, members, cache_path=args.cache, rating=args.jury_rating,
                               progress=not args.no_progress)
     scores = write_run_outputs(output, records, manifest, {"parser": "final", "judge_endpoint": ""})
     _print_scores(scores)

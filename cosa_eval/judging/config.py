@@ -14,6 +14,7 @@ JUDGE_FILE = "judge.yaml"
 DEFAULT_JUDGE = "gpt-4o"
 JUDGE_ENV = "COSA_JUDGE"
 RUBRIC_NAMES = ("helpfulness", "compliance", "categories")
+MAX_NAME_BYTES = 200                     # "cosa_judged_<name>" fits a file name (255 bytes)
 
 
 def default_judge(chosen: str | None = None) -> str:
@@ -85,7 +86,9 @@ def resolve_judge_path(name_or_path: str | Path) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CosaError(f"{path}: not UTF-8 text (byte {exc.start + 1}); is it a binary file? give a judge.yaml") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
@@ -109,6 +112,18 @@ def _typed(path: Path, data: dict[str, Any], key: str, kind: type | tuple, defau
         want = kind.__name__ if isinstance(kind, type) else "number"
         raise CosaError(f"{path}: field {key!r} must be a {want}, got {value!r}")
     return value
+
+
+def _name(path: Path, data: dict[str, Any]) -> str:
+    """The judge's name (default: its folder's), which names its output folder ``cosa_judged_<name>``:
+    one path component, printable, no separator."""
+    name = _typed(path, data, "name", str, path.parent.name)
+    if (not name or name != name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or not name.isprintable() or len(name.encode("utf-8")) > MAX_NAME_BYTES):
+        raise CosaError(f"{path}: field 'name' is {name!r}, not a judge name; give a name without path separators "
+                        f"(/ or \\), line breaks, control characters or outer spaces, not '.' or '..', at most "
+                        f"{MAX_NAME_BYTES} bytes (it names the output folder cosa_judged_<name>)")
+    return name
 
 
 def _positive(path: Path, key: str, value: int, minimum: int = 1) -> int:
@@ -180,7 +195,7 @@ def parse_judge_config(path: Path, data: dict[str, Any]) -> JudgeConfig:
     if not model.strip():
         raise CosaError(f"{path}: field 'model' is required (the judge model's name)")
     return JudgeConfig(
-        name=_typed(path, data, "name", str, path.parent.name), path=path, backend=backend, model=model,
+        name=_name(path, data), path=path, backend=backend, model=model,
         sampling=dict(_typed(path, data, "sampling", dict, {})),
         backend_options=_backend_options(path, data),
         rubrics=_rubrics(path, _typed(path, data, "rubrics", dict, {}) or {}),

@@ -145,6 +145,17 @@ class Rubric:
                             f"{', '.join(sorted(context))}") from None
 
 
+def _check_self_contained(path: Path, text: str) -> None:
+    """Refuse ``{% include %}``, ``{% import %}`` and ``{% extends %}``: a rubric is one file, so its
+    hash covers every word the judge is asked."""
+    import jinja2.nodes as nodes
+    kinds = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import", nodes.Extends: "extends"}
+    node = next(_template(text).environment.parse(text).find_all(tuple(kinds)), None)
+    if node is not None:
+        raise CosaError(f"{path}: line {node.lineno}: {{% {kinds[type(node)]} %}} is not allowed; a rubric is one "
+                        "self-contained file (its hash must cover all of it): paste the other template's text in")
+
+
 @lru_cache(maxsize=32)
 def _template(text: str) -> Any:
     import jinja2
@@ -159,11 +170,15 @@ def load_rubric(name: str, path: Path) -> Rubric:
     import jinja2
     spec = spec_of(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise CosaError(f"rubric {name!r}: cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise CosaError(f"{path}: not UTF-8 text (byte {exc.start + 1}); a rubric is a jinja text file") from None
+    if "\x00" in text:
+        raise CosaError(f"{path}: holds a NUL byte, so it is a binary file; a rubric is a jinja text file")
     try:
-        _template(text)
+        _check_self_contained(path, text)
     except jinja2.TemplateSyntaxError as exc:
         raise CosaError(f"{path}: line {exc.lineno}: jinja syntax error ({exc.message})") from None
     versioned = text + json.dumps([dict(spec.context), spec.reasks], sort_keys=True)

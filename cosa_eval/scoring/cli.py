@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..atomic import check_folder
 from ..errors import CosaError
 from .bootstrap import DEFAULT_RESAMPLES
 from . import leaderboard
@@ -62,6 +63,9 @@ def main(args: argparse.Namespace) -> int:
     """Run the chosen action; CosaError propagates to cosa_eval.cli, which prints it and exits 2."""
     if args.action in ("add", "render"):
         args.results = args.results or default_results_dir()
+        check_folder("--results", Path(args.results))
+    if args.action == "render" and args.out:
+        check_folder("--out", Path(args.out))
     if args.action == "add":
         rows = leaderboard.add_runs(args.runs, args.results, model=args.model, cascade_oracle=args.cascade_oracle,
                                     n_resamples=args.resamples, seed=args.seed, min_valid_rate=args.min_valid_rate)

@@ -95,19 +95,24 @@ def _run_info(path: Path, files: list[Path], info: dict[str, Any], model: str | 
         args = ",".join(f"{k}={v}" for k, v in args.items())
     return {"model": name or str(path), "model_args": str(args),
             "lm_eval_version": str(info.get("lm_eval_version") or ""),
-            "date": _date_text(info.get("date"), files)}
+            "date": _date_text(info.get("date"), files, str(info.get("results_file") or path))}
 
 
-def _date_text(value: Any, files: list[Path]) -> str:
+def _date_text(value: Any, files: list[Path], source: str) -> str:
     """lm_eval's run date (a Unix time) as ISO 8601 UTC; else the newest judged file's time."""
     if isinstance(value, str) and value:
         try:
             value = float(value)
         except ValueError:
             return value
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         value = max(file.stat().st_mtime for file in files)
-    return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        raise CosaError(f"{source}: field 'date' is {value!r}, not a Unix time of a real day; set it to the "
+                        "run's time in seconds since 1970, or remove the field (the judged files' time is "
+                        "used then)") from None
 
 
 def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES,
@@ -196,9 +201,7 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
     ``results_dir`` defaults to :func:`tables.default_results_dir` (a user folder).
     """
     results = Path(results_dir) if results_dir else tables.default_results_dir()
-    board_path, config_path = results / tables.LEADERBOARD, results / tables.BY_CONFIG
-    board = tables.read_table(board_path, tables.LEADERBOARD_COLUMNS, tables.KEY)
-    by_config = tables.read_table(config_path, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY)
+    _read_tables(results)                  # a broken table is refused before any run is scored
     new_rows: list[dict[str, str]] = []
     new_config_rows: list[dict[str, str]] = []
     origin: dict[tuple[str, ...], Path] = {}
@@ -214,13 +217,20 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
             origin[key] = run.path
             new_rows.append(row)
         new_config_rows.extend(_text_rows(config_rows))
-    board = [r for r in board if tuple(r[k] for k in tables.KEY) not in origin] + new_rows
-    by_config = [r for r in by_config if tuple(r[k] for k in tables.KEY) not in origin] + new_config_rows
-    tables.write_tables({
-        board_path: (tables.LEADERBOARD_COLUMNS, tables.sort_rows(board, tables.KEY)),
-        config_path: (tables.BY_CONFIG_COLUMNS, tables.sort_rows(by_config, tables.BY_CONFIG_KEY)),
-    })
+    with tables.results_lock(results):      # read again, merge and replace: one step among writers
+        board, by_config = _read_tables(results)
+        board = [r for r in board if tuple(r[k] for k in tables.KEY) not in origin] + new_rows
+        by_config = [r for r in by_config if tuple(r[k] for k in tables.KEY) not in origin] + new_config_rows
+        tables.write_tables({
+            results / tables.LEADERBOARD: (tables.LEADERBOARD_COLUMNS, tables.sort_rows(board, tables.KEY)),
+            results / tables.BY_CONFIG: (tables.BY_CONFIG_COLUMNS, tables.sort_rows(by_config, tables.BY_CONFIG_KEY)),
+        })
     return new_rows
+
+
+def _read_tables(results: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    return (tables.read_table(results / tables.LEADERBOARD, tables.LEADERBOARD_COLUMNS, tables.KEY),
+            tables.read_table(results / tables.BY_CONFIG, tables.BY_CONFIG_COLUMNS, tables.BY_CONFIG_KEY))
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, *, cascade_oracle: bool = False,

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..atomic import write_texts
 from ..errors import CosaError
 
 NOTICE_FILE = "notice.json"
@@ -28,8 +29,7 @@ class Notice:
 
 def write_notice(results_dir: str | Path, notice: Notice) -> Path:
     path = Path(results_dir) / NOTICE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(notice), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_texts({path: json.dumps(asdict(notice), indent=2, ensure_ascii=False) + "\n"})
     return path
 
 

@@ -8,7 +8,9 @@ to match), and, when the results folder has a notice, the per-response rating di
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, Any
+import warnings
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .notice import is_degenerate
 
@@ -150,13 +152,27 @@ def _ratings(axis: Any, ratings: list[float]) -> None:
     axis.grid(alpha=0.3)
 
 
+@contextmanager
+def _plain_text() -> Iterator[None]:
+    """Names are text: no mathtext (``$...$``), no TeX; a character the font lacks is drawn as a box
+    without a warning on stderr (the markdown and HTML views show it)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        yield
+
+
 def render_plot(board: Board, path: Any) -> None:
     """Write the PNG."""
     import matplotlib.pyplot as plt
 
-    fig = build_figure(board)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    with _plain_text():
+        fig = build_figure(board)
+        try:
+            fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
+        finally:
+            plt.close(fig)
 
 
 def build_figure(board: Board) -> Any:
@@ -164,6 +180,11 @@ def build_figure(board: Board) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    with _plain_text():
+        return _figure(board)
+
+
+def _figure(board: Board) -> Any:
     import matplotlib.pyplot as plt
 
     benchmarks = board.benchmarks()

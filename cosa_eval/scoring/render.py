@@ -6,16 +6,20 @@ re-render of unchanged CSVs changes no byte.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Callable
 
+from ..atomic import replacing
 from . import tables
 from .html_assets import PAGE_SCRIPT, PAGE_STYLE
 from .notice import RATINGS, Notice, histogram, rating_summary, read_notice
 
 Row = dict[str, str]
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]<>&|~$]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -141,19 +145,25 @@ def columns_of(benchmark: str) -> tuple[Column, ...]:
     return BOARD_COLUMNS.get(benchmark, BOARD_COLUMNS["cosapien"])
 
 
+def markdown_text(text: str) -> str:
+    """``text`` as a markdown table cell shows it: markup characters backslash-escaped (no HTML, link,
+    emphasis, code or math), ``|`` escaped and each line break a space, so the row stays one row."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", _LINE_BREAK.sub(" ", text))
+
+
 def render_markdown(board: Board) -> str:
     """GitHub-flavoured markdown: one table per benchmark."""
     lines = ["# CoSA leaderboard", ""]
     if board.notice:
-        lines += [f"> **{board.notice.warning}**", ""]
+        lines += [f"> **{markdown_text(board.notice.warning)}**", ""]
     lines += [NOTE, ""]
     for benchmark in board.benchmarks():
         columns = columns_of(benchmark)
-        lines += [f"## {board.title(benchmark)}", "",
+        lines += [f"## {markdown_text(board.title(benchmark))}", "",
                   "| " + " | ".join(c.title for c in columns) + " |",
                   "|" + "|".join("---" if not c.numeric else "---:" for c in columns) + "|"]
         for row in board.rows_of(benchmark):
-            cells = (c.show(row).replace("|", "\\|") for c in columns)
+            cells = (c.show(row) if c.numeric else markdown_text(c.show(row)) for c in columns)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         if board.ratings(benchmark):
@@ -226,13 +236,17 @@ def _ratings_html(ratings: list[float]) -> str:
 
 
 def render(results_dir: str | Path = "results", out_dir: str | Path | None = None) -> list[Path]:
-    """Write leaderboard.md, .html and .png for the CSVs in ``results_dir``; returns their paths."""
-    board = load_board(results_dir)
-    out = Path(out_dir) if out_dir is not None else Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "leaderboard.md", out / "leaderboard.html", out / "leaderboard.png"]
-    paths[0].write_text(render_markdown(board), encoding="utf-8")
-    paths[1].write_text(render_html(board), encoding="utf-8")
+    """Write leaderboard.md, .html and .png for the CSVs in ``results_dir`` (all three or none);
+    returns their paths."""
     from .plot import render_plot
-    render_plot(board, paths[2])
+
+    results = Path(results_dir)
+    with tables.results_lock(results, reading=True):
+        board = load_board(results)
+    out = Path(out_dir) if out_dir is not None else results
+    paths = [out / "leaderboard.md", out / "leaderboard.html", out / "leaderboard.png"]
+    with replacing(paths) as temps:
+        temps[0].write_text(render_markdown(board), encoding="utf-8")
+        temps[1].write_text(render_html(board), encoding="utf-8")
+        render_plot(board, temps[2])
     return paths

@@ -5,12 +5,14 @@ The schema is documented for people in ``results/README.md``; keep the two in st
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
+from ..atomic import replacing
 from ..errors import CosaError
 from ..types import VARIANTS
 from .metrics import CELLS
@@ -52,6 +54,12 @@ CHOICES = {"variant": VARIANTS, "scoring": ("standard", "cascade_oracle"), "sour
 ADDED_COLUMNS = {"parser": lambda row: "final" if row.get("source") == "measured" else "",
                  "judge_endpoint": lambda row: ""}
 _FIX = "fix the value, delete the row, or restore the file from git (git checkout -- FILE)"
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection): it is
+# written behind a ``'``, and so is one starting with ``'``, so the reader strips exactly one.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+LOCK_FILE = ".leaderboard.lock"
+LOCK_TIMEOUT_S = 300
 
 
 def default_results_dir() -> Path:
@@ -132,6 +140,19 @@ def read_table(path: str | Path, columns: tuple[str, ...], key: tuple[str, ...])
     return rows
 
 
+def cell_text(column: str, value: Any) -> str:
+    """The CSV text of a value: :func:`format_value`, with a text cell that a spreadsheet would run as a
+    formula (or that starts with the quote itself) written behind a ``'``."""
+    text = format_value(value)
+    if column in TEXT_COLUMNS and text.startswith((*FORMULA_START, QUOTE)):
+        return QUOTE + text
+    return text
+
+
+def _unquoted(column: str, text: str) -> str:
+    return text[1:] if column in TEXT_COLUMNS and text.startswith(QUOTE) else text
+
+
 def _read_rows(path: Path, reader: csv.DictReader, columns: tuple[str, ...]) -> tuple[list[dict], list[int]]:
     rows: list[dict[str, str]] = []
     lines: list[int] = []
@@ -141,6 +162,7 @@ def _read_rows(path: Path, reader: csv.DictReader, columns: tuple[str, ...]) -> 
         if None in row or any(row[c] is None for c in present):
             raise CosaError(f"{path}: line {line} has {'more' if None in row else 'fewer'} fields than the "
                             f"header; {_FIX.replace('FILE', str(path))}")
+        row = {column: _unquoted(column, text) for column, text in row.items()}
         for column in columns:
             if column not in row:
                 row[column] = ADDED_COLUMNS[column](row)
@@ -167,22 +189,46 @@ def sort_rows(rows: Iterable[dict[str, str]], key: tuple[str, ...]) -> list[dict
 
 
 def write_tables(tables: dict[Path, tuple[tuple[str, ...], list[dict[str, Any]]]]) -> None:
-    """Write every table to a temp file first, then rename each over its target (all or nothing)."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, (columns, rows) in tables.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-                writer.writeheader()
+    """Write every table to a temporary first, then replace them all (all or nothing).
+
+    A row with a carriage return in a cell is written fully quoted: the csv module leaves a lone
+    ``\r`` unquoted under a ``\n`` line ending, and a reader would end the row there."""
+    paths = list(tables)
+    with replacing(paths) as temps:
+        for temp, path in zip(temps, paths):
+            columns, rows = tables[path]
+            with temp.open("w", encoding="utf-8", newline="") as handle:
+                plain = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+                quoted = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_ALL)
+                plain.writeheader()
                 for row in rows:
-                    writer.writerow({c: format_value(row.get(c)) for c in columns})
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
+                    cells = {c: cell_text(c, row.get(c)) for c in columns}
+                    (quoted if any("\r" in cell for cell in cells.values()) else plain).writerow(cells)
+
+
+@contextmanager
+def results_lock(folder: Path, *, reading: bool = False) -> Iterator[None]:
+    """Hold the results folder's lock (``.leaderboard.lock``) while its tables are read, merged and
+    replaced, so concurrent writers take turns and keep every row.
+
+    ``reading``: a folder where no lock file can be made (read-only, or missing) cannot be being
+    written by anyone either, so it is read without one."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
+    if not reading:
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CosaError(f"{folder} has been locked by another 'cosa-eval leaderboard' for {LOCK_TIMEOUT_S} s "
+                        f"({lock.lock_file}); wait for it to finish, then run this again") from None
+    except OSError as error:
+        if not reading or error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+            raise
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
