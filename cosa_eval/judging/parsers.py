@@ -203,7 +203,8 @@ _MIN_COPIED = 4
 @bounded
 def unquoted(text: str, quoted: tuple[str, ...] = ()) -> str:
     """The judge's own words: without echoed marker/fence blocks, ``>`` quote lines, or lines it
-    copied from the quoted material (as it was shown, neutralised)."""
+    copied from the quoted material (as it was shown, neutralised). Each distinct line is looked up
+    once in the material, so the lookups cost (distinct lines, at most 16 KiB of them) x material."""
     text = _FENCED_SPAN.sub("\n", _MARKED_SPAN.sub("\n", text))
     copied = lru_cache(maxsize=None)("\n".join(quoted).__contains__)    # each distinct line once
     kept = []
