@@ -247,9 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
             if body.get("logprobs") and "logprobs" not in state.unsupported:
                 logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
-        self._json(200, completion(body.get("model", state.model), messages, reply, logprobs))
-        with state.lock:
+        with state.lock:        # counted before the answer leaves, so a client that has it sees the count
             state.completions += 1
+        self._json(200, completion(body.get("model", state.model), messages, reply, logprobs))
 
 
 def _schema_of(body: Any) -> tuple[dict | None, str]:

@@ -120,8 +120,11 @@ class JudgeSession:
             misses, waiting = self._lookup(pending, items, identity)
             self.stats.cached += len(pending) - sum(len(group) for group in waiting.values())
             label = f"judging with {self.judge.name}" + (f" (re-ask {attempt})" if attempt else "")
-            self._sender.send(misses, lambda req, resp: [self._apply(j, resp, items) for j in waiting[req.key]],
-                              label)
+            answers: list[tuple[JudgeRequest, JudgeResponse]] = []
+            self._sender.send(misses, lambda request, response: answers.append((request, response)), label)
+            for request, response in answers:   # parsed once the batch's event loop is done, so no answer
+                for job in waiting[request.key]:  # stalls calls in flight (each parse reads <= 16 KiB anyway)
+                    self._apply(job, response, items)
             pending = [job for job in pending if job.final is not None and job.final.failure == "unparseable"]
             if attempt < reasks:
                 self.stats.reasked += len(pending)

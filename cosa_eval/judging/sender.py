@@ -6,6 +6,7 @@ that are not cached yet, claiming each key first so runs sharing one cache send 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import threading
 from collections import deque
@@ -235,7 +236,25 @@ async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeRespon
         got = len(responses) if isinstance(responses, list) else type(responses).__name__
         return [JudgeResponse(failure="api_error", detail=f"backend returned {got} answers for "
                               f"{len(chunk)} requests") for _ in chunk]
-    return [_as_transport_failure(r) if is_empty(r) else r for r in responses]
+    return [_as_answer(r) for r in responses]
+
+
+def _as_answer(response: JudgeResponse) -> JudgeResponse:
+    """The answer as text any file or database holds; an empty or non-text one is api_error."""
+    if not isinstance(response.text, (str, type(None))) or not isinstance(response.detail, str):
+        return JudgeResponse(failure="api_error", detail="backend returned an answer whose text or detail "
+                             "is not a string")
+    if is_empty(response):
+        return _as_transport_failure(response)
+    return dataclasses.replace(response, text=as_text(response.text), detail=as_text(response.detail))
+
+
+def as_text(value: str | None) -> str | None:
+    """Valid Unicode text: a lone UTF-16 surrogate (which no UTF-8 file or SQLite text can hold)
+    becomes U+FFFD, and a pair split in two code points is joined."""
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _as_transport_failure(response: JudgeResponse) -> JudgeResponse:

@@ -72,7 +72,7 @@ def structured_response(request: JudgeRequest, content: str, **fields: Any) -> J
     """A JSON-schema reply turned into canonical verdict text; the raw JSON goes in ``extra``."""
     try:
         reply = json.loads(content, strict=False)     # raw newlines in the rationale are common
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):              # not JSON, or nested past any schema
         reply = None
     text = canonical_text(request.verdict, reply)
     if text is None:      # not the schema: hand the raw text to the parser (unparseable -> re-ask)
@@ -82,15 +82,21 @@ def structured_response(request: JudgeRequest, content: str, **fields: Any) -> J
 
 def _value_start(content: str, name: str) -> int | None:
     """Character offset where the value of the last ``"name":`` in the JSON text begins."""
-    matches = list(re.finditer(r'"' + re.escape(name) + r'"\s*:\s*"?', content))
+    matches = list(re.finditer(r'"' + re.escape(name) + r'"\s*+:\s*+"?', content))
     return matches[-1].end() if matches else None
 
 
-def _token_at(tokens: list[dict[str, Any]], offset: int) -> tuple[dict[str, Any], str] | None:
+def _text_of(token: Any) -> str:
+    """A token's text; anything a server sent that is not a token object with text is empty."""
+    text = token.get("token") if isinstance(token, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _token_at(tokens: list[Any], offset: int) -> tuple[dict[str, Any], str] | None:
     """The token covering character ``offset`` and the part of it that comes before ``offset``."""
     position = 0
     for token in tokens:
-        text = token.get("token") or ""
+        text = _text_of(token)
         if position <= offset < position + len(text):
             return token, text[:offset - position]
         position += len(text)
@@ -100,8 +106,10 @@ def _token_at(tokens: list[dict[str, Any]], offset: int) -> tuple[dict[str, Any]
 def _choice_mass(token: dict[str, Any], before: str, choices: tuple[str, ...]) -> dict[str, float]:
     """Probability of each choice among the token's alternatives (an alternative naming a unique
     prefix of one choice counts for it, e.g. "Y" for YES); choices never seen get nothing."""
-    alternatives = {alt.get("token") or "": alt.get("logprob") for alt in token.get("top_logprobs") or []}
-    alternatives.setdefault(token.get("token") or "", token.get("logprob"))
+    listed = token.get("top_logprobs")
+    alternatives = {_text_of(alt): alt.get("logprob") for alt in (listed if isinstance(listed, list) else [])
+                    if isinstance(alt, dict)}
+    alternatives.setdefault(_text_of(token), token.get("logprob"))
     lead = before.strip(_TRIM)
     mass: dict[str, float] = {}
     for text, logprob in alternatives.items():
@@ -111,12 +119,12 @@ def _choice_mass(token: dict[str, Any], before: str, choices: tuple[str, ...]) -
         if lead and core.startswith(lead):
             core = core[len(lead):].strip(_TRIM)
         owners = [c for c in choices if core and c.lower().startswith(core.lower())]
-        if len(owners) == 1:
-            mass[owners[0]] = mass.get(owners[0], 0.0) + math.exp(logprob)
+        if len(owners) == 1:           # a log-probability is at most 0; more is a server's error
+            mass[owners[0]] = mass.get(owners[0], 0.0) + math.exp(min(logprob, 0.0))
     return mass
 
 
-def _probs_at(tokens: list[dict[str, Any]], content: str, name: str,
+def _probs_at(tokens: list[Any], content: str, name: str,
               choices: tuple[str, ...]) -> dict[str, float] | None:
     """Normalised probabilities of ``choices`` at the value of field ``name``; None if unreadable."""
     start = _value_start(content, name)
@@ -128,7 +136,7 @@ def _probs_at(tokens: list[dict[str, Any]], content: str, name: str,
     return {c: mass.get(c, 0.0) / total for c in choices} if total > 0 else None
 
 
-def logprob_response(request: JudgeRequest, content: str, tokens: list[dict[str, Any]],
+def logprob_response(request: JudgeRequest, content: str, tokens: list[Any],
                      **fields: Any) -> JudgeResponse:
     """Verdict probabilities read off the constrained reply's tokens (the shared choice mapping)."""
     base = structured_response(request, content, **fields)
