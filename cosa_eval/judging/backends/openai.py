@@ -15,10 +15,10 @@ import json
 import os
 import random
 import time
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ...errors import CosaError
-from ...redaction import public_url, redact, remember_url
+from ...redaction import public_url, redactor, remember_url
 from .base import JudgeRequest, JudgeResponse
 from .http_client import OPENAI_URL, http_library, make_client
 from .http_errors import _Final, _Retry, retry_after_seconds, scrub, status_failure
@@ -69,6 +69,7 @@ class OpenAIBackend:
                                    self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
         self._loop: Any = None
         self._client: Any = None
+        self._redact: Any = None
         self._gate: AdaptiveLimit | None = None
 
     def _api_key(self) -> str | None:
@@ -124,6 +125,7 @@ class OpenAIBackend:
         self._client = make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
                                    connections=maximum, azure=azure)
         self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
+        self._redact = redactor()          # a server may echo a credential: masked before it is kept
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         """Answer every request concurrently, in order; failures come back typed, never raised."""
@@ -136,7 +138,7 @@ class OpenAIBackend:
         """Close this event loop's HTTP client (the engine calls it when a batch is done)."""
         if self._client is not None:
             await self._client.close()
-        self._loop, self._client, self._gate = None, None, None
+        self._loop, self._client, self._gate, self._redact = None, None, None, None
 
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, dict[str, Any]]:
         """The verdict format used and the call's JSON body."""
@@ -178,27 +180,35 @@ class OpenAIBackend:
         return JudgeResponse(failure="api_error", seconds=time.monotonic() - started,
                              detail=scrub(f"gave up after {self.max_retries + 1} attempts: {detail}"))
 
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """POST a completion within ``timeout_s`` in all (httpx's own timeouts bound each read, not
+        their sum); ``asyncio.timeout`` where it exists, as ``wait_for`` costs a task per call."""
+        call = self._client.post("/chat/completions", body=body, cast_to=http_library().Response)
+        if not hasattr(asyncio, "timeout"):                  # Python 3.10
+            return await asyncio.wait_for(call, self.timeout_s)
+        async with asyncio.timeout(self.timeout_s):
+            return await call
+
     async def _call(self, body: dict[str, Any], request: JudgeRequest, mode: str) -> JudgeResponse:
         """One HTTP attempt, classified into an answer, a retry or a final failure."""
         import openai
         try:
-            raw = await asyncio.wait_for(self._client.post("/chat/completions", body=body,
-                                                           cast_to=http_library().Response), self.timeout_s)
+            raw = await self._post(body)
         except (openai.APITimeoutError, asyncio.TimeoutError):
             raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
         except openai.APIConnectionError as exc:
             raise _Retry(f"connection error ({exc.__cause__ or exc})", overload=True) from None
         except openai.APIStatusError as exc:
-            raise status_failure(exc.status_code, redact(exc.response.text), exc.response.headers,
+            raise status_failure(exc.status_code, self._redact(exc.response.text), exc.response.headers,
                                  self.model, mode) from None
         try:
             data = json.loads(raw.content)
         except (ValueError, TypeError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
-        return _response_of(data, request, mode)
+        return _response_of(data, request, mode, self._redact)
 
 
-def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
+def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[str], str]) -> JudgeResponse:
     """Classify a completion: empty/odd answers are retried, length is truncated."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
@@ -206,7 +216,7 @@ def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     text, finish = message.get("content"), choice.get("finish_reason")
-    text = redact(text) if isinstance(text, str) else text        # a server may echo a key
+    text = redact(text) if isinstance(text, str) else text
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")))
     if finish == "content_filter" or message.get("refusal"):
