@@ -26,8 +26,8 @@ def run(argv: list[str]) -> int:
 
 
 def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cache_path,
-                                                     shared_cosalign_rows, cosapien_configs, capsys):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
+                                                     cosalign_rows, cosapien_configs, capsys):
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
     runs = tmp_path / "run"
     write_samples_file(runs / "model", samples)
     judge = write_judge(tmp_path / "judges")
@@ -49,8 +49,8 @@ def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cac
     assert "CoSA-Score" in capsys.readouterr().out
 
 
-def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, shared_cosalign_rows, capsys):
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 5))
+def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, cosalign_rows, capsys):
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 5))
     judge = str(write_judge(tmp_path / "judges"))
     assert run([str(tmp_path / "run"), "--judge", judge, "--dry-run"]) == 0
     assert "10 calls to make" in capsys.readouterr().out and judge_server.request_count == 0
@@ -70,8 +70,8 @@ def _rows(cache: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
 
-def test_kill_9_loses_no_answered_call(judge_server, tmp_path, shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 150)
+def test_kill_9_loses_no_answered_call(judge_server, tmp_path, cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 150)
     write_samples_file(tmp_path / "run", samples)
     judge_path = write_judge(tmp_path / "judges", concurrency=4)
     judge = load_judge(judge_path)
@@ -99,9 +99,9 @@ def test_kill_9_loses_no_answered_call(judge_server, tmp_path, shared_cosalign_r
     assert all(r.is_valid for r in read_judged(tmp_path / "out"))
 
 
-def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_rows):
+def test_no_api_key_in_any_written_file(judge_server, tmp_path, cosalign_rows):
     judge_server.set(fault_rate=0.3, fault_kinds=("429", "500", "malformed"), seed=3)
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 20))
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 20))
     judge_path = write_judge(tmp_path / "judges", backend_options={"timeout_s": 1, "max_retries": 1,
                                                                   "backoff_base_s": 0.01})
     process = _cli([str(tmp_path / "run"), "--judge", str(judge_path), "--cache", str(tmp_path / "c.sqlite"),
@@ -117,11 +117,11 @@ def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_
     assert SECRET_KEY.encode() not in out + err
 
 
-def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, shared_cosalign_rows):
+def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, cosalign_rows):
     """All 3,200 docs x 2 rubrics through the CLI with 20% injected faults: every doc judged right."""
     from openai_server import rubric_answer
     from cosa_eval.judging.rubric import parse_output
-    samples = cosalign_samples(shared_cosalign_rows)
+    samples = cosalign_samples(cosalign_rows)
     assert len(samples) == 3200
     write_samples_file(tmp_path / "run", samples)
     judge_path = write_judge(tmp_path / "judges", concurrency=32, backend_options={

@@ -26,8 +26,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture()
-def two_benchmarks(tmp_path, shared_cosalign_rows, cosapien_configs) -> tuple[Path, list[Path]]:
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::400] + cosapien_samples(cosapien_configs)
+def two_benchmarks(tmp_path, cosalign_rows, cosapien_configs) -> tuple[Path, list[Path]]:
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::400] + cosapien_samples(cosapien_configs)
     files = write_samples_file(tmp_path / "run", samples)
     return tmp_path / "run", files
 
@@ -94,8 +94,8 @@ def test_an_impossible_output_fails_before_any_judge_call(judge_server, tmp_path
 
 
 def test_unjudged_responses_exit_3_and_the_leaderboard_wants_a_valid_rate(
-        judge_server, tmp_path, cache_path, shared_cosalign_rows, capsys):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 20)
+        judge_server, tmp_path, cache_path, cosalign_rows, capsys):
+    samples = cosalign_samples(cosalign_rows, 0, 20)
     write_samples_file(tmp_path / "run", samples)
     doomed = [json.dumps(samples[n].prompt)[1:-1] for n in (3, 4)]
     judge_server.set(fault_rule=lambda number, body: "500" if any(d in json.dumps(body) for d in doomed) else None)
@@ -116,9 +116,9 @@ def test_unjudged_responses_exit_3_and_the_leaderboard_wants_a_valid_rate(
 
 
 def test_endpoint_and_parser_are_recorded_in_scores_manifest_and_row(
-        judge_server, tmp_path, cache_path, shared_cosalign_rows, monkeypatch, capsys):
+        judge_server, tmp_path, cache_path, cosalign_rows, monkeypatch, capsys):
     """--judge-endpoint sends the calls there (OPENAI_BASE_URL is a dead port here) and is recorded."""
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 5))
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 5))
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     out, judge = tmp_path / "out", write_judge(tmp_path / "judges")
     assert cli("judge", tmp_path / "run", "--judge", judge, "--output", out, "--judge-endpoint",
