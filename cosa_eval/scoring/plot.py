@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from .coverage import marks
 from .notice import is_degenerate
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ def _value(row: Row, column: str) -> float | None:
 def _label(number: int, row: Row) -> str:
     extra = f", {row['scoring'].replace('_', '-')}" if row["scoring"] != "standard" else ""
     source = "paper" if row["source"] == "reported" else row["judge"]
-    return textwrap.fill(f"[{number}] {row['model']} ({row['variant']}{extra}; {source})", LABEL_WIDTH)
+    return textwrap.fill(f"[{number}] {row['model']} ({row['variant']}{extra}; {source}){marks(row, short=True)}",
+                         LABEL_WIDTH)
 
 
 def _judges(rows: list[Row]) -> str:
