@@ -53,7 +53,7 @@ def test_two_concurrent_judge_processes_send_each_request_once(judge_server, tmp
         assert run.returncode == 0, err[-3000:]
     distinct = len(_keys(load_judge(judge_yaml), samples))
     assert judge_server.completions == judge_server.request_count == distinct
-    sent = [int(re.search(r"(\d+) calls sent", err).group(1)) for _, err in outputs]
+    sent = [int(re.search(r"(\d+) calls answered", err).group(1)) for _, err in outputs]
     assert sum(sent) == distinct
     first, second = (sorted((tmp_path / f"out{i}").glob("judged_*.jsonl")) for i in (1, 2))
     assert len(first) == 8 and [p.name for p in first] == [p.name for p in second]

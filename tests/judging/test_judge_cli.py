@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -46,14 +47,17 @@ def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cac
     assert set(scores["cosalign_test/0shot"]["groups"]) == {"seen", "unseen", "all"}
     info = json.loads((out / "judge_run.json").read_text())
     assert info["judge"] == "local" and set(info["rubric_hashes"]) >= {"helpfulness", "compliance", "categories"}
-    assert "CoSA-Score" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert re.search(r"^cosapien/0shot: CoSA-Score -?\d\.\d{4} \(valid_rate 1\.000\)$", shown, re.M), shown
 
 
 def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, cosalign_rows, capsys):
     write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 5))
     judge = str(write_judge(tmp_path / "judges"))
     assert run([str(tmp_path / "run"), "--judge", judge, "--dry-run"]) == 0
-    assert "10 calls to make" in capsys.readouterr().out and judge_server.request_count == 0
+    shown = capsys.readouterr().out           # a judgment is one response's rubrics (judges/README.md)
+    assert "5 judgments (10 rubric questions" in shown and "10 calls to make" in shown
+    assert judge_server.request_count == 0
     with pytest.raises(SystemExit) as stop:
         run([str(tmp_path / "nowhere"), "--judge", judge])
     assert stop.value.code == 2 and "does not exist" in capsys.readouterr().err
