@@ -80,3 +80,11 @@ def convert_gguf(source: Path, gguf_file: str, out: Path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+if __name__ == "__main__":              # `python -m cosa_eval.smollm2`: convert once, print the folder
+    from .errors import exit_with
+    try:
+        print(smollm2_path())
+    except CosaError as error:
+        exit_with(error)

@@ -18,10 +18,18 @@ def test_no_usable_judge_stops_before_generation(tmp_path, tiny_model_dir, local
     out = tmp_path / "out"
     result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "cosapien",
                           "--apply_chat_template", "--limit", "1", "--log_samples", "--output_path", str(out)],
-                         local_data_dir, env={"COSA_CACHE_DIR": str(tmp_path / "cache")})
+                         local_data_dir, env={"COSA_CACHE_DIR": str(tmp_path / "cache"), "OMP_WAIT_POLICY": ""})
     assert_one_line_error(result, "OPENAI_API_KEY", "--predict_only")
     assert "Running generate_until" not in result.stderr
     assert not list(out.rglob("samples_*"))
+    assert "cosa-eval: note: OMP_WAIT_POLICY is not set" in result.stderr        # plain lm_eval on a CPU
+
+
+def test_cosa_eval_eval_checks_the_judge_before_loading_the_model(tmp_path, local_data_dir):
+    result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tmp_path / 'no-model'}", "--tasks",
+                          "cosapien", "--apply_chat_template", "--limit", "1", "--output_path", str(tmp_path)],
+                         local_data_dir, cli="cosa-eval", env={"COSA_CACHE_DIR": str(tmp_path / "cache")})
+    assert_one_line_error(result, "OPENAI_API_KEY", "--predict_only")      # not the missing model: never loaded
 
 
 def test_in_run_judging_matches_judging_afterwards(tmp_path, tiny_model_dir, local_data_dir):
