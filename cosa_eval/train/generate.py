@@ -145,12 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="hf", help="lm_eval model type: hf, vllm, local-chat-completions, ... "
                                                       "(default: hf)")
     parser.add_argument("--model-args", default="", help="lm_eval --model_args, e.g. pretrained=MODEL_DIR")
-    parser.add_argument("--num-responses", type=int, default=1, help="responses per config (lm_eval repeats)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
+    parser.add_argument("--num-responses", type=int, default=1,
+                        help="responses per config (lm_eval repeats; default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="per response (default: %(default)s)")
     parser.add_argument("--batch-size", default="8", help="lm_eval --batch_size: a number or auto (default: 8)")
-    parser.add_argument("--seed", type=int, default=0, help="lm_eval --seed (python, numpy, torch)")
+    parser.add_argument("--seed", type=int, default=0, help="lm_eval --seed (python, numpy, torch; default: "
+                                                            "%(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -81,7 +81,8 @@ def test_generate_with_any_lm_eval_model_a_local_server(tmp_path, monkeypatch, c
 
 def _one_line_error(capsys, argv) -> str:
     from cosa_eval import cli
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit) as info, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COSA_NO_PROGRESS", "1")           # the error alone on stderr, without the steps' bars
         cli.main([str(a) for a in argv])
     assert info.value.code == 2
     captured = capsys.readouterr()
@@ -235,6 +236,15 @@ def test_each_step_has_its_own_learning_rate_and_only_dpo_a_beta():
     assert _parser().parse_args(["dpo", "--input", "p", "--model", "m", "--output-dir", "o", "--beta", "0.2"]).beta == 0.2
     with pytest.raises(SystemExit):
         _parser().parse_args(["sft", "--input", "p", "--model", "m", "--output-dir", "o", "--beta", "0.2"])
+
+
+def test_dpo_holds_no_reference_copy_unless_asked():
+    """The reference's log-probs are computed before training (TRL), so no second model stays in memory."""
+    from cosa_eval.train.dpo import dpo_config
+    assert dpo_config(DPOSettings("m", "o")).precompute_ref_log_probs is True
+    kept = _parser().parse_args(["dpo", "--input", "p", "--model", "m", "--output-dir", "o",
+                                 "--precompute-ref-log-probs", "false"])
+    assert dpo_config(settings_from_args(DPOSettings, kept)).precompute_ref_log_probs is False
 
 
 STEP_FILES = [("label", "--output"), ("synthesize", "--output"), ("generate", "--output"), ("judge", "--output"),
