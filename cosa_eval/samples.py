@@ -132,4 +132,5 @@ def read_run_info(path: str | Path) -> dict[str, Any]:
     return {"model": data.get("model_name") or config.get("model"), "model_args": config.get("model_args"),
             "lm_eval_version": data.get("lm_eval_version"), "date": data.get("date"),
             "results_file": str(newest), "limit": config.get("limit"),
-            "n_samples": {task: count for task, count in counts.items() if isinstance(count, dict)}}
+            "n_samples": {task: count for task, count in counts.items() if isinstance(count, dict)
+                          and all(isinstance(count.get(k), int) for k in ("original", "effective"))}}

@@ -62,24 +62,7 @@ def real_cosapien_configs() -> dict[str, str]:
     return {item["split"]: item["config"] for item in data["configs"]}
 
 
-def write_local_data(root: Path, cosalign_rows: list[dict], configs: dict[str, str]) -> Path:
-    """A COSA_DATA_DIR: CoSAlign-Test-schema rows and the project's CoSApien-schema prompts under configs."""
-    for row in cosalign_rows:
-        path = root / "cosalign_test" / f"{row['split']}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({k: row[k] for k in ("prompt", "mode", "situation")}) + "\n")
-    prompts = [json.loads(line) for line in (ROOT / "tests/data/cosapien_prompts.jsonl").read_text().splitlines()]
-    for row in prompts:
-        path = root / "cosapien" / f"{row['split']}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"prompt": row["prompt"], "scenario": configs[row["split"]],
-                                     "type": row["type"]}) + "\n")
-    return root
-
-
 @pytest.fixture(scope="session")
 def local_data_dir(tmp_path_factory, cosalign_rows, cosapien_configs) -> Path:
     """A COSA_DATA_DIR of invented data, in the hub schemas."""
-    return write_local_data(tmp_path_factory.mktemp("cosa-data"), cosalign_rows, cosapien_configs)
+    return invented_data.write_local_data(tmp_path_factory.mktemp("cosa-data"), cosalign_rows, cosapien_configs)

@@ -2,7 +2,8 @@
 
 Never rows of the real benchmarks: CoSAlign-Test-schema rows are built from the questions below,
 numbered so that no two prompts are the same, and the five CoSApien-schema configs are written for the
-tests (``tests/data/cosapien_configs.json``)."""
+tests (``tests/data/cosapien_configs.json``). ``write_local_data`` lays rows of either kind out as a
+COSA_DATA_DIR (also for the tests of the real data)."""
 from __future__ import annotations
 
 import json
@@ -65,3 +66,20 @@ def cosalign_rows(per_split: int = PER_SPLIT) -> list[dict]:
 def cosapien_configs() -> dict[str, str]:
     """Invented safety configs, one per CoSApien split name."""
     return json.loads((DATA / "cosapien_configs.json").read_text(encoding="utf-8"))["configs"]
+
+
+def write_local_data(root: Path, cosalign_rows: list[dict], configs: dict[str, str]) -> Path:
+    """A COSA_DATA_DIR: CoSAlign-Test-schema rows and the project's CoSApien-schema prompts under configs."""
+    for row in cosalign_rows:
+        path = root / "cosalign_test" / f"{row['split']}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({k: row[k] for k in ("prompt", "mode", "situation")}) + "\n")
+    prompts = [json.loads(line) for line in (DATA / "cosapien_prompts.jsonl").read_text().splitlines()]
+    for row in prompts:
+        path = root / "cosapien" / f"{row['split']}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"prompt": row["prompt"], "scenario": configs[row["split"]],
+                                     "type": row["type"]}) + "\n")
+    return root

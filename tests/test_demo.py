@@ -56,8 +56,10 @@ def test_demo_cannot_be_mistaken_for_a_result(demo_run):
     for view in (markdown, html):
         assert "NOT comparable with published CoSA-Scores" in view
         assert "invented demo sample in the CoSApien schema" in view and "not CoSApien" in view
-        assert "human-authored, 5 configs" not in view
         assert "Per-response helpfulness ratings" in view
+        assert view.count("[partial: lm_eval --samples kept") == 2              # both rows: slices, and marked
+    cosapien = markdown.split("## CoSApien (human-authored, 5 configs)")[1].split("\n## ")[0]
+    assert "(demo)" not in cosapien                                  # only the paper's rows are CoSApien rows
     # the rating distribution is printed per benchmark, with a warning when the judge does not discriminate
     ratings = [line for line in first.stdout.splitlines() if line.strip().startswith(("cosapien_demo ", "cosalign_test "))
                and "n=" in line]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from conftest import write_local_data
+from invented_data import write_local_data
 from cosa_eval.data import COSALIGN_TEST_SPLITS, COSAPIEN_SPLITS, config_group_of, load_docs
 from cosa_eval.taxonomy import categories_of_split
 

@@ -230,8 +230,9 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
             origin[key] = run.path
             new_rows.append(row)
         new_config_rows.extend(_text_rows(config_rows))
-    for run, rows in checked if not allow_partial else ():
-        check_complete(run, rows)
+    if not allow_partial:
+        for run, rows in checked:
+            check_complete(run, rows)
     board = [r for r in board if tuple(r[k] for k in tables.KEY) not in origin] + new_rows
     by_config = [r for r in by_config if tuple(r[k] for k in tables.KEY) not in origin] + new_config_rows
     tables.write_tables({
