@@ -50,9 +50,9 @@ _request = threading.local()
 def demo_samples() -> list[Sample]:
     """The packaged demo prompts with templated responses: a refusal, a full answer, a partial one."""
     samples = []
-    for benchmark, folder in (("cosapien", "cosapien"), ("cosalign_test", "cosalign_test")):
-        for split in sorted(p.stem for p in (DEMO_DATA_DIR / folder).glob("*.jsonl")):
-            for doc_id, doc in enumerate(load_docs(benchmark, split, data_dir=DEMO_DATA_DIR)):
+    for benchmark, schema in (("cosapien_demo", "cosapien"), ("cosalign_test", "cosalign_test")):
+        for split in sorted(p.stem for p in (DEMO_DATA_DIR / benchmark).glob("*.jsonl")):
+            for doc_id, doc in enumerate(load_docs(schema, split, data_dir=DEMO_DATA_DIR, benchmark=benchmark)):
                 style = (doc_id + len(samples)) % 3
                 response = ("I'm sorry, but I can't help with that." if style == 0 else
                             f"Sure. Here is a complete answer to '{doc['prompt']}': first, ..., then, ..." if style == 1
@@ -61,7 +61,7 @@ def demo_samples() -> list[Sample]:
                     task=f"{benchmark}_{split}", benchmark=benchmark, variant="0shot", config_id=split,
                     config_group=doc["config_group"], doc_id=doc_id, prompt=doc["prompt"], config=doc["config"],
                     response=response, prompt_type=doc.get("type"), situation=doc.get("situation"),
-                    mode=doc.get("mode"), allowed_categories=tuple(doc.get("allowed_categories") or ())))
+                    mode=doc.get("mode"), allowed_categories=tuple(doc.get("allowed_categories") or ()), schema=schema))
     return samples
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -41,6 +42,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Before torch loads, here and in every process a command starts (lm_eval, training): waiting OpenMP
+    # threads sleep instead of spinning. On 2 busy cores spinning made CPU generation 10-14x slower
+    # (benchmarks/omp_wait.py: 48-69 s vs 4.7-4.8 s at load average 5-8).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     terminated: list[int] = []
     previous = _sigterm_as_sigint(terminated)
     try:

@@ -22,6 +22,7 @@ from .types import COSAPIEN_TYPES
 DATA_DIR_ENV = "COSA_DATA_DIR"
 SCHEMAS = ("cosapien", "cosalign_test")
 HUB_IDS = {"cosapien": "microsoft/CoSApien", "cosalign_test": "microsoft/CoSAlign-Test"}
+HUB_DOCS_PER_CONFIG = {"cosapien": 40, "cosalign_test": 400}     # what each hub benchmark declares
 COSAPIEN_SPLITS = ("game_development", "public_prosecutor", "book_publisher_arab",
                    "language_learning", "film_production")
 COSALIGN_TEST_SPLITS = {

@@ -50,21 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, metavar="PATH", help="judge cache file (default: the shared one)")
 
 
-def hub_reachable() -> bool:
-    """Whether huggingface.co answers (never when HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set)."""
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE"):
-        return False
-    import socket
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
 def _data_dir(given: Path | None) -> tuple[Path | None, str]:
     """(COSA_DATA_DIR to use or None for the hub, a description of the source)."""
     from .data import DEMO_DATA_DIR
+    from .hub import hub_reachable
     if given:
         return given, f"local data in {given}"
     if hub_reachable():
@@ -154,7 +143,7 @@ def _notice(records: list[Any], source: str, per_config: int) -> Any:
         if record.rating is not None:
             ratings.setdefault(record.sample.benchmark, []).append(round(record.rating, 3))
     demo_docs = min(2 * per_config, DEMO_PROMPTS)
-    samples = {"cosapien": f"the project's own invented demo sample in the CoSApien schema ({COSAPIEN_TASK}: "
+    samples = {COSAPIEN_TASK: f"the project's own invented demo sample in the CoSApien schema ({COSAPIEN_TASK}: "
                            f"2 configs x {demo_docs} prompts) - not CoSApien",
                "cosalign_test": f"a seeded slice of CoSAlign-Test ({per_config} prompt{'s' * (per_config > 1)} "
                                 f"x 8 configs; {source})"}
@@ -163,9 +152,6 @@ def _notice(records: list[Any], source: str, per_config: int) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Generate, judge, score and publish; print a summary table."""
-    # Before torch loads: waiting OpenMP threads sleep instead of spinning. On 2 shared cores spinning made
-    # SmolLM2 generation 10-14x slower (benchmarks/omp_wait.py: 48-69 s vs 4.7-4.8 s, load average 5-8).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from tqdm import tqdm
     from .scoring.leaderboard import add_runs
     from .scoring.notice import write_notice
@@ -194,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
     stages.update()
     stages.set_postfix_str("leaderboard")
     results = args.out / "results"
-    rows = add_runs([runs], results_dir=results, model=None if args.model else DEMO_MODEL_NAME)
+    rows = add_runs([runs], results_dir=results, model=None if args.model else DEMO_MODEL_NAME, allow_partial=True)
     notice = _notice(run.records, source, args.per_config)
     write_notice(results, notice)
     stages.update()

@@ -65,10 +65,21 @@ def load_split(data_dir: str | None = None, packaged: bool = False, **kwargs: An
 
 
 @functools.lru_cache(maxsize=None)
-def _load_judge(name: str) -> Any:
-    """One judge per process, so a local judge model loads once for all subtasks."""
+def judge_named(name: str) -> Any:
+    """One judge per process, so a local judge model loads (and is checked) once for all subtasks."""
     from .judging import load_judge
     return load_judge(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _note_spinning_threads() -> None:
+    """Once per run: plain lm_eval loads torch before this module, too late to set OpenMP's wait policy,
+    and on a busy CPU spinning threads make generation up to 10x slower (benchmarks/omp_wait.py)."""
+    import torch
+    if not os.environ.get("OMP_WAIT_POLICY") and not torch.cuda.is_available():
+        print("cosa-eval: note: OMP_WAIT_POLICY is not set, so CPU generation can run up to 10x slower on a busy "
+              "machine; run through `cosa-eval eval` (which sets it) or export OMP_WAIT_POLICY=PASSIVE",
+              file=sys.stderr)
 
 
 def _system_survived(rendered: Any, system: str) -> bool:
@@ -105,7 +116,7 @@ class CosaTask(ConfigurableTask):
 
     def _judge(self) -> Any:
         from .judging.config import default_judge
-        return _load_judge(default_judge(self._metadata.get("judge")))
+        return judge_named(default_judge(self._metadata.get("judge")))
 
     # -- prompt construction ---------------------------------------------------------------
     def _messages(self, doc: dict[str, Any], system_instruction: str | None, fold: bool) -> list[dict[str, str]]:
@@ -158,6 +169,7 @@ class CosaTask(ConfigurableTask):
     @_user_errors
     def build_all_requests(self, *args: Any, **kwargs: Any) -> None:
         """Check the judge before any generation, unless the run is --predict_only."""
+        _note_spinning_threads()
         if not self._is_predict_only:
             self._judge().check_ready()
             self._records = {}
@@ -242,7 +254,7 @@ def _write_judged(folder: Path, records: list[JudgedRecord], judges: list[Any]) 
     from .judging.outputs import write_run_outputs
     judge = judges[0]
     manifest = {"judge": judge.name, "rubric_hashes": {n: r.hash for n, r in judge.rubrics.items()},
-                "parser": judge.config.parser, "judge_endpoint": None, "samples": [],
+                "parser": judge.config.parser, "samples": [],
                 "run": {"judged_inside": "lm_eval"}, "judge_identity": judge.identity()}
     extra = {"parser": judge.config.parser, "judge_endpoint": judge.identity().get("endpoint", "")}
     write_run_outputs(folder, records, manifest, extra)

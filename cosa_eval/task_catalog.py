@@ -30,6 +30,7 @@ class Entry:
     members: tuple[str, ...] = ()
     benchmark: str = ""
     schema: str = ""
+    variant: str = ""
     config_id: str = ""
     packaged: bool = False
 
@@ -58,6 +59,7 @@ def catalog() -> dict[str, Entry]:
             kwargs = data.get("dataset_kwargs") or {}
             entries[data["task"]] = Entry(data["task"], benchmark=str(kwargs.get("benchmark", "")),
                                           schema=str(kwargs.get("schema", "")),
+                                          variant=str(kwargs.get("variant", "")),
                                           config_id=str(kwargs.get("config_id", "")),
                                           packaged=bool(kwargs.get("packaged")))
     return entries
@@ -156,10 +158,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {kind:<5}  {docs:>5}  {source}")
     for source, problem in sorted(counter.problems.items()):
         print(f"\n? {source}: {problem}")
+    if any(source.startswith("hub ") for source in counter.problems):
+        print("\nTo count a local copy instead of the hub: cosa-eval tasks --data-dir DIR (or COSA_DATA_DIR=DIR), "
+              "where DIR holds cosapien/<split>.jsonl and cosalign_test/<split>.jsonl (or .parquet).")
     print(f"\n{len(entries)} tasks and groups in {tasks_dir() / 'cosa'}.\n{LM_EVAL_NOTE}")
     return 0
 
 
 def _hub_reachable() -> bool:
-    from .demo import hub_reachable
+    from .hub import hub_reachable
     return hub_reachable()

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared CoSA data, a tiny random Llama, and a local data directory."""
+"""Shared fixtures: invented benchmark data, the real CoSA data (only where a test is about it), a tiny
+random Llama, and a local data directory."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import invented_data
 from tiny_model import build_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,33 +26,43 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_cosalign_rows() -> list[dict]:
-    return [json.loads(line) for line in SHARED_COSALIGN.read_text(encoding="utf-8").splitlines()]
+def cosalign_rows() -> list[dict]:
+    """Invented CoSAlign-Test-schema rows, 8 configs x 400, for the tests of mechanisms."""
+    return invented_data.cosalign_rows()
 
 
 @pytest.fixture(scope="session")
 def cosapien_configs() -> dict[str, str]:
-    data = json.loads(SHARED_CONFIGS.read_text(encoding="utf-8"))
-    return {item["split"]: item["config"] for item in data["configs"]}
+    """Invented safety configs under the five CoSApien split names."""
+    return invented_data.cosapien_configs()
 
 
-def write_local_data(root: Path, cosalign_rows: list[dict], configs: dict[str, str]) -> Path:
-    """A COSA_DATA_DIR: the shared CoSAlign-Test rows and the project's CoSApien-schema prompts."""
-    for row in cosalign_rows:
-        path = root / "cosalign_test" / f"{row['split']}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({k: row[k] for k in ("prompt", "mode", "situation")}) + "\n")
-    prompts = [json.loads(line) for line in (ROOT / "tests/data/cosapien_prompts.jsonl").read_text().splitlines()]
-    for row in prompts:
-        path = root / "cosapien" / f"{row['split']}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"prompt": row["prompt"], "scenario": configs[row["split"]],
-                                     "type": row["type"]}) + "\n")
-    return root
+def shared_file(path: Path) -> Path:
+    """A file of the real data; skips saying how to get it, and fails on CI, where it must be."""
+    if path.is_file():
+        return path
+    reason = (f"real CoSA data not found at {path}: set COSA_SHARED_DIR to a folder holding "
+              "data/cosa/reconstructed/ (CI has it as ../shared)")
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; on CI the tests of the real data must run, not skip")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def local_data_dir(tmp_path_factory, shared_cosalign_rows, cosapien_configs) -> Path:
-    return write_local_data(tmp_path_factory.mktemp("cosa-data"), shared_cosalign_rows, cosapien_configs)
+def real_cosalign_rows() -> list[dict]:
+    """The shared reconstruction of CoSAlign-Test (3,200 rows), only for tests about that data."""
+    text = shared_file(SHARED_COSALIGN).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture(scope="session")
+def real_cosapien_configs() -> dict[str, str]:
+    """The five CoSApien configs from the reference repository, only for tests about them."""
+    data = json.loads(shared_file(SHARED_CONFIGS).read_text(encoding="utf-8"))
+    return {item["split"]: item["config"] for item in data["configs"]}
+
+
+@pytest.fixture(scope="session")
+def local_data_dir(tmp_path_factory, cosalign_rows, cosapien_configs) -> Path:
+    """A COSA_DATA_DIR of invented data, in the hub schemas."""
+    return invented_data.write_local_data(tmp_path_factory.mktemp("cosa-data"), cosalign_rows, cosapien_configs)

@@ -45,7 +45,7 @@ def test_demo_writes_page_plot_and_csvs(demo_run):
                  "results/leaderboard_by_config.csv"):
         assert (out / name).stat().st_size > 100, name
     rows = list(csv.DictReader((out / "results/leaderboard.csv").open()))
-    assert {r["benchmark"] for r in rows} == {"cosapien", "cosalign_test"}
+    assert {r["benchmark"] for r in rows} == {"cosapien_demo", "cosalign_test"}
     assert all(-1 <= float(r["cosa_score"]) <= 1 and float(r["valid_rate"]) == 1.0 for r in rows)
     explorer = out / "explorer.html"
     assert f"explorer (every response, verdict and rationale): {explorer}" in first.stdout
@@ -62,10 +62,12 @@ def test_demo_cannot_be_mistaken_for_a_result(demo_run):
     for view in (markdown, html):
         assert "NOT comparable with published CoSA-Scores" in view
         assert "invented demo sample in the CoSApien schema" in view and "not CoSApien" in view
-        assert "human-authored, 5 configs" not in view
         assert "Per-response helpfulness ratings" in view
+        assert view.count("[partial: lm_eval --samples kept") == 2              # both rows: slices, and marked
+    cosapien = markdown.split("## CoSApien (human-authored, 5 configs)")[1].split("\n## ")[0]
+    assert "(demo)" not in cosapien                                  # only the paper's rows are CoSApien rows
     # the rating distribution is printed per benchmark, with a warning when the judge does not discriminate
-    ratings = [line for line in first.stdout.splitlines() if line.strip().startswith(("cosapien ", "cosalign_test "))
+    ratings = [line for line in first.stdout.splitlines() if line.strip().startswith(("cosapien_demo ", "cosalign_test "))
                and "n=" in line]
     assert len(ratings) == 2 and all(" 0:" in line and " 5:" in line for line in ratings)
     # lm_eval's predict-only table and raw float prints stay out of the demo's output (they go to lm_eval.log)

@@ -50,8 +50,8 @@ def test_a_rename_names_both_paths_and_an_unnamed_error_still_one_line(capsys):
     assert "ENOSPC" in err
 
 
-def test_sigterm_is_like_ctrl_c(tmp_path, shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 200)
+def test_sigterm_is_like_ctrl_c(tmp_path, cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 200)
     write_samples_file(tmp_path / "run", samples)
     judge = write_judge(tmp_path / "judges", concurrency=4)
     out = tmp_path / "out"

@@ -52,6 +52,7 @@ def test_tasks_without_data_says_why_counts_are_missing(tmp_path):
     rows = _table(result.stdout)
     assert rows["cosapien"][1] == "?" and rows["cosapien_demo"][1] == "12"
     assert "? hub microsoft/CoSApien: could not load" in result.stdout and "COSA_DATA_DIR" in result.stdout
+    assert "cosa-eval tasks --data-dir DIR" in result.stdout
 
 
 def test_lm_eval_lists_the_tasks_given_the_printed_folder():

@@ -16,8 +16,8 @@ from view_runs import HUGE_CHARS, LATE, XSS, build_runs
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, cosapien_configs, shared_cosalign_rows) -> dict[str, Path]:
-    return build_runs(tmp_path_factory.mktemp("view"), cosapien_configs, shared_cosalign_rows)
+def runs(tmp_path_factory, cosapien_configs, cosalign_rows) -> dict[str, Path]:
+    return build_runs(tmp_path_factory.mktemp("view"), cosapien_configs, cosalign_rows)
 
 
 @pytest.fixture(scope="module")

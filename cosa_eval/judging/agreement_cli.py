@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, metavar="HUMAN.csv|jsonl",
                         help="human labels, one row per document (format: judges/README.md)")
     parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write agreement.csv, headline.csv, detection.csv, agreement.json and agreement.md here")
+                        help="write agreement.csv, headline.csv, detection.csv (with --labels), agreement.json and "
+                             "agreement.md here")
     parser.add_argument("--format", choices=("md", "csv"), default="md",
                         help="what to print: markdown tables (default) or the agreement CSV")
     parser.add_argument("--by-config", action="store_true",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CosaError
-from ..redaction import public_url, remember_url
+from ..redaction import remember_url
 from .config import DEFAULT_JUDGE, JUDGE_ENV, default_judge
 
 EXIT_UNJUDGED = 3
@@ -65,14 +65,14 @@ def default_output(samples: list[str], judge_name: str) -> Path:
     return (first if first.is_dir() else first.parent) / f"cosa_judged_{judge_name}"
 
 
-def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str], parser: str) -> dict[str, Any]:
-    """The run's identity, known before any judge call (judge_run.json, see cosa_eval.manifest)."""
+def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str], parser: str,
+              identity: dict[str, str] | None) -> dict[str, Any]:
+    """The run's identity, known before any judge call (judge_run.json, see cosa_eval.manifest); the
+    judge's endpoint and model are those its check found answering (``judge_identity``), nothing else."""
     from ..manifest import samples_ids
     from ..samples import find_sample_files, read_run_info
-    return {"judge": judge, "rubric_hashes": rubric_hashes, "parser": parser,
-            "judge_endpoint": public_url(args.judge_endpoint) or None,
-            "samples": samples_ids(find_sample_files(args.samples)),
-            "run": read_run_info(args.samples[0])}
+    return {"judge": judge, "rubric_hashes": rubric_hashes, "parser": parser, "judge_identity": identity,
+            "samples": samples_ids(find_sample_files(args.samples)), "run": read_run_info(args.samples[0])}
 
 
 def _summary(run: Any, output: Path) -> str:
@@ -80,10 +80,15 @@ def _summary(run: Any, output: Path) -> str:
     valid = sum(r.is_valid for r in records)
     failures = ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items())) or "none"
     return (f"judged {len(records)} responses ({valid} valid; failures: {failures}); "
-            f"{stats.sent} calls sent, {stats.cached} answered from the cache, {stats.reasked} re-asked, "
+            f"{stats.sent - stats.unanswered} calls answered{_unanswered(stats.unanswered)}, {stats.cached} "
+            f"answered from the cache, {stats.reasked} re-asked, "
             f"${stats.cost_usd:.4f} spent; read with the {stats.parser} parser ({stats.parser_disagreements} "
             f"verdict{'' if stats.parser_disagreements == 1 else 's'} the other parser reads differently); "
             f"wrote {output}")
+
+
+def _unanswered(count: int) -> str:
+    return f" ({count} more sent but never answered, after the backend's retries)" if count else ""
 
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
         return _main_jury(samples, names, args)
     judge = load_judge(names[0], **options)
     if args.dry_run:
+        if judge.identity().get("endpoint") == "local":    # no key or server to spare: load what a run loads
+            judge.check_ready()
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
     run, scores, output = _judge_into_folder(args, judge, samples)
@@ -121,15 +128,16 @@ def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> t
     from .engine import judge_run
     from .outputs import write_run_outputs
     parser = judge.config.parser
-    manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser)
+    judge.check_ready()                        # before the folder is claimed: what answers, and whether it can
+    manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser,
+                         judge.identity())
     output = args.output or default_output(args.samples, judge.name)
     claim_output(output, manifest, args.overwrite)
     run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
                     progress=not args.no_progress)
-    identity = judge.identity()
-    manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend, model=judge.config.model,
-                    sampling=judge.config.sampling, judge_identity=identity, stats=vars(run.stats))
-    extra = {"parser": parser, "judge_endpoint": identity.get("endpoint", ""),
+    manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend,
+                    sampling=judge.config.sampling, stats=vars(run.stats))
+    extra = {"parser": parser, "judge_endpoint": manifest["judge_identity"].get("endpoint", ""),
              "parser_disagreements": run.stats.parser_disagreements}
     return run, write_run_outputs(output, run.records, manifest, extra), output
 
@@ -172,7 +180,7 @@ def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int
     members = [load_judge(member) for member in names]     # checked (names, rubrics) before any call
     name = jury_name([member.name for member in members])
     output = args.output or default_output(args.samples, name)
-    manifest = {**_manifest(args, name, {}, "final"), "members": names, "rating": args.jury_rating}
+    manifest = {**_manifest(args, name, {}, "final", None), "members": names, "rating": args.jury_rating}
     claim_output(output, manifest, args.overwrite)
     records = judge_with_jury(samples, members, cache_path=args.cache, rating=args.jury_rating,
                               progress=not args.no_progress)
@@ -185,4 +193,6 @@ def _main_jury(samples: list, names: list[str], args: argparse.Namespace) -> int
 def _print_scores(scores: dict[str, Any]) -> None:
     for key, score in scores.items():
         overall = score["overall"]
-        print(f"{key}: CoSA-Score {overall.get('cosa_score')} (valid_rate {overall.get('valid_rate')})")
+        value, rate = overall.get("cosa_score"), overall.get("valid_rate")
+        shown = "none (no valid verdict)" if value is None else f"{value:.4f}"
+        print(f"{key}: CoSA-Score {shown} (valid_rate {'none' if rate is None else f'{rate:.3f}'})")

@@ -30,8 +30,9 @@ class Estimate:
     """A dry run's forecast: calls not in the cache, their tokens and cost (None = price unknown)."""
 
     judge: str
-    judgments: int
-    cached: int
+    judgments: int                        # responses: a judgment is one response's rubrics
+    questions: int                        # rubric questions over all judgments
+    cached: int                           # questions the cache answers
     calls: int
     input_tokens: int
     output_tokens: int
@@ -40,9 +41,9 @@ class Estimate:
     def summary(self) -> str:
         """One line for the terminal."""
         cost = "unknown (no prices for this model)" if self.cost_usd is None else f"${self.cost_usd:.2f}"
-        return (f"dry run with judge {self.judge}: {self.judgments} judgments, {self.cached} cached, "
-                f"{self.calls} calls to make, ~{self.input_tokens:,} input + ~{self.output_tokens:,} "
-                f"output tokens, estimated cost {cost} (re-asks not included)")
+        return (f"dry run with judge {self.judge}: {self.judgments} judgments ({self.questions} rubric "
+                f"questions, {self.cached} of them cached), {self.calls} calls to make, ~{self.input_tokens:,} "
+                f"input + ~{self.output_tokens:,} output tokens, estimated cost {cost} (re-asks not included)")
 
 
 @dataclass
@@ -206,7 +207,7 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
     tokens_out = sum(1 if r.choices else EXPECTED_OUTPUT_TOKENS[r.rubric] for r in todo)
     prices = judge.prices
     cached = sum(r.key in hits for r in requests)
-    return Estimate(judge=judge.name, judgments=len(requests), cached=cached,
+    return Estimate(judge=judge.name, judgments=len(samples), questions=len(requests), cached=cached,
                     calls=len(todo), input_tokens=tokens_in, output_tokens=tokens_out,
                     cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
 

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
@@ -22,6 +23,7 @@ from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
 T = TypeVar("T")
 R = TypeVar("R")
 _POLL_S = 0.2            # how often a run waiting on another run's claims looks for their answers
+_QUIET_S = 10.0          # no answer for this long: say what the run is waiting for
 
 
 @dataclass
@@ -30,6 +32,7 @@ class RunStats:
 
     judgments: int = 0
     sent: int = 0
+    unanswered: int = 0                   # of the sent calls, those with no answer after the backend's retries
     cached: int = 0
     reasked: int = 0
     input_tokens: int = 0
@@ -112,6 +115,8 @@ class Sender:
         self.is_ready = False
         self.reserved = 0.0                   # estimated cost of the calls in flight
         self.waiting: list[JudgeRequest] = []  # claimed by another run: its answer is awaited
+        self.in_flight = 0                    # calls handed to the backend, not answered yet
+        self.last_answer = time.monotonic()
         self._claims, self._stores = _PerTurn(cache.claim), _PerTurn(cache.put_many)
 
     def _account(self, response: JudgeResponse) -> None:
@@ -160,13 +165,17 @@ class Sender:
         """Send claimed requests within the budget; cache, account and deliver each answer."""
         cost = self._estimate(chunk) if self.max_cost is not None else 0.0
         if await self._reserve(cost, settled):
+            self.in_flight += len(chunk)
             try:
                 responses = await _complete(backend, chunk)
                 self.stats.sent += len(chunk)
+                self.stats.unanswered += sum(r.failure == "api_error" for r in responses)
+                self.last_answer = time.monotonic()
                 for response in responses:
                     self._account(response)
                 await self._stores.submit([(r.key, r.rubric, a) for r, a in zip(chunk, responses)])
             finally:
+                self.in_flight -= len(chunk)
                 async with settled:
                     self.reserved -= cost
                     settled.notify_all()
@@ -198,6 +207,7 @@ class Sender:
             await asyncio.gather(*(self._drain(backend, queue, settled, done, bar, claimed=claimed)
                                    for _ in range(min(self.judge.concurrency, len(queue)))))
 
+        watch = asyncio.ensure_future(self._say_what_is_awaited(bar))
         try:
             with self.cache.leases_kept():
                 await drain(requests)
@@ -207,7 +217,26 @@ class Sender:
                     held, self.waiting = self.waiting, []
                     await drain(await self._take(held, done, bar), claimed=True)
         finally:
+            watch.cancel()
             await backend.aclose()
+
+    async def _say_what_is_awaited(self, bar: Any) -> None:
+        """While calls get no answer (a server down, the backend retrying with backoff), say so: on the
+        progress bar, or without one in a line every minute."""
+        endpoint = self.judge.identity().get("endpoint") or self.judge.name
+        said = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            quiet = time.monotonic() - self.last_answer
+            if not self.in_flight or quiet < _QUIET_S:
+                continue
+            text = (f"waiting for {self.in_flight} answer{'s' * (self.in_flight > 1)} from {endpoint}: none for "
+                    f"{quiet:.0f} s (the backend retries unreachable or failing servers with backoff)")
+            if not bar.disable:
+                bar.set_postfix_str(text)
+            elif time.monotonic() - said >= 60:
+                print(f"cosa-eval: {text}", file=sys.stderr, flush=True)
+                said = time.monotonic()
 
     def send(self, requests: list[JudgeRequest], done: Callable[[JudgeRequest, JudgeResponse], None],
              label: str) -> None:

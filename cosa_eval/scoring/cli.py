@@ -16,6 +16,7 @@ from pathlib import Path
 from ..atomic import check_folder
 from ..errors import CosaError
 from .bootstrap import DEFAULT_RESAMPLES
+from .coverage import marks
 from . import leaderboard
 from .tables import RESULTS_ENV, default_results_dir
 
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--min-valid-rate", type=float, default=leaderboard.DEFAULT_MIN_VALID_RATE, metavar="FRACTION",
                      help=f"refuse a run whose share of validly judged responses is lower (default "
                           f"{leaderboard.DEFAULT_MIN_VALID_RATE})")
+    add.add_argument("--allow-partial", action="store_true",
+                     help="add a run that lm_eval cut (--limit, --samples) or that covers fewer configs or "
+                          "documents than its benchmark declares; its rows are marked partial")
     _bootstrap_options(add)
     render = sub.add_parser("render", help="write leaderboard.md, leaderboard.html and leaderboard.png",
                             description="Render the results CSVs as markdown, a static HTML page and a plot.")
@@ -68,12 +72,14 @@ def main(args: argparse.Namespace) -> int:
         check_folder("--out", Path(args.out))
     if args.action == "add":
         rows = leaderboard.add_runs(args.runs, args.results, model=args.model, cascade_oracle=args.cascade_oracle,
-                                    n_resamples=args.resamples, seed=args.seed, min_valid_rate=args.min_valid_rate)
+                                    n_resamples=args.resamples, seed=args.seed, min_valid_rate=args.min_valid_rate,
+                                    allow_partial=args.allow_partial)
         for row in rows:
             ci = f"[{row['cosa_score_ci_low']}, {row['cosa_score_ci_high']}]"
             endpoint = f", endpoint {row['judge_endpoint']}" if row["judge_endpoint"] else ""
             print(f"{row['model']} {row['benchmark']}/{row['variant']} judge {row['judge']}: CoSA-Score "
-                  f"{row['cosa_score']} {ci}, valid {row['n_valid']}/{row['n']}; parser {row['parser']}{endpoint}")
+                  f"{row['cosa_score']} {ci}, valid {row['n_valid']}/{row['n']}; parser {row['parser']}{endpoint}"
+                  f"{marks(row)}")
         print(f"updated {args.results}/leaderboard.csv and {args.results}/leaderboard_by_config.csv")
     elif args.action == "render":
         from .render import render

@@ -22,6 +22,7 @@ from ..samples import read_run_info
 from ..types import JudgedRecord
 from . import tables
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, paired_compare
+from .coverage import judge_caveat, partial_reason
 from .metrics import CELLS, group_key, score_records
 
 DEFAULT_MIN_VALID_RATE = 0.95
@@ -35,6 +36,7 @@ class Run:
     records: list[JudgedRecord]
     info: dict[str, str] = field(default_factory=dict)
     judges: dict[str, dict[str, str]] = field(default_factory=dict)   # judge -> parser, judge_endpoint
+    lm_eval: dict[str, Any] = field(default_factory=dict)            # lm_eval's --limit and n_samples
 
     def groups(self) -> dict[tuple[str, str], list[JudgedRecord]]:
         """Records by ("benchmark/variant", judge), sorted."""
@@ -59,7 +61,8 @@ def load_run(path: str | Path, model: str | None = None, *, need_model: bool = T
         _note_judges(judges, found, manifests.get(file.parent, {}), file)
     info = read_run_info(path) or next((m["run"] for m in manifests.values() if isinstance(m.get("run"), dict)
                                         and m["run"].get("model")), {})
-    return Run(path, records, _run_info(path, files, info, model, need_model), judges)
+    return Run(path, records, _run_info(path, files, info, model, need_model), judges,
+               {"limit": info.get("limit"), "n_samples": info.get("n_samples") or {}})
 
 
 def _note_judges(judges: dict[str, dict[str, str]], records: list[JudgedRecord], manifest: dict, file: Path) -> None:
@@ -130,7 +133,8 @@ def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAU
         key = {"model": run.info["model"], "model_args": run.info["model_args"],
                "benchmark": score["benchmark"], "variant": score["variant"],
                "judge": score["judge"], "scoring": score["scoring"], "parser": setting["parser"]}
-        rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"]})
+        rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"],
+                     "partial": partial_reason(records, run.lm_eval), "judge_caveat": judge_caveat(records)})
         for config_id, metrics in score["configs"].items():
             config_rows.append(_config_row(key, config_id, metrics, ci["configs"].get(config_id)))
     return rows, config_rows
@@ -193,10 +197,20 @@ def check_valid_rate(run: Run, rows: list[dict[str, Any]], min_valid_rate: float
                             "(answered calls come from the cache), or lower --min-valid-rate")
 
 
+def check_complete(run: Run, rows: list[dict[str, Any]]) -> None:
+    """Refuse a row that does not cover its whole benchmark (see :mod:`.coverage`)."""
+    for row in rows:
+        if row["partial"]:
+            raise CosaError(f"{run.path}: {row['benchmark']}/{row['variant']} is partial ({row['partial']}); "
+                            "run the whole benchmark (no --limit or --samples), or pass --allow-partial to add "
+                            "it marked as partial")
+
+
 def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, model: str | None = None,
              cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-             min_valid_rate: float = DEFAULT_MIN_VALID_RATE) -> list[dict[str, str]]:
+             min_valid_rate: float = DEFAULT_MIN_VALID_RATE, allow_partial: bool = False) -> list[dict[str, str]]:
     """Add or update the rows of ``runs`` in the results folder's two CSVs; returns the new rows.
+    A partial run is refused unless ``allow_partial``; then its rows say why they are partial.
 
     ``results_dir`` defaults to :func:`tables.default_results_dir` (a user folder).
     """
@@ -205,10 +219,12 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
     new_rows: list[dict[str, str]] = []
     new_config_rows: list[dict[str, str]] = []
     origin: dict[tuple[str, ...], Path] = {}
+    checked: list[tuple[Run, list[dict[str, Any]]]] = []
     for given in runs:
         run = load_run(given, model)
         rows, config_rows = run_rows(run, cascade_oracle=cascade_oracle, n_resamples=n_resamples, seed=seed)
         check_valid_rate(run, rows, min_valid_rate)
+        checked.append((run, rows))
         for row in _text_rows(rows):
             key = tuple(row[k] for k in tables.KEY)
             if key in origin:
@@ -217,6 +233,9 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
             origin[key] = run.path
             new_rows.append(row)
         new_config_rows.extend(_text_rows(config_rows))
+    if not allow_partial:
+        for run, rows in checked:
+            check_complete(run, rows)
     with tables.results_lock(results):      # read again, merge and replace: one step among writers
         board, by_config = _read_tables(results)
         board = [r for r in board if tuple(r[k] for k in tables.KEY) not in origin] + new_rows

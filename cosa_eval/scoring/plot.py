@@ -12,6 +12,7 @@ import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .coverage import marks
 from .notice import is_degenerate
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def _value(row: Row, column: str) -> float | None:
 def _label(number: int, row: Row) -> str:
     extra = f", {row['scoring'].replace('_', '-')}" if row["scoring"] != "standard" else ""
     source = "paper" if row["source"] == "reported" else row["judge"]
-    return textwrap.fill(f"[{number}] {row['model']} ({row['variant']}{extra}; {source})", LABEL_WIDTH)
+    return textwrap.fill(f"[{number}] {row['model']} ({row['variant']}{extra}; {source}){marks(row, short=True)}",
+                         LABEL_WIDTH)
 
 
 def _judges(rows: list[Row]) -> str:

@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..atomic import replacing
 from . import tables
+from .coverage import marks
 from .html_assets import PAGE_SCRIPT, PAGE_STYLE
 from .notice import RATINGS, Notice, histogram, rating_summary, read_notice
 
@@ -55,7 +56,7 @@ def _col(title: str, name: str, show: Callable[[str], str] = _num) -> Column:
 
 
 _IDENTITY = (
-    Column("Model", lambda r: r["model"], _raw("model"), numeric=False),
+    Column("Model", lambda r: r["model"] + marks(r), _raw("model"), numeric=False),
     Column("Variant", lambda r: r["variant"], _raw("variant"), numeric=False),
     Column("Judge", lambda r: r["judge"], _raw("judge"), numeric=False),
     Column("Scoring", lambda r: r["scoring"].replace("_", "-"), _raw("scoring"), numeric=False),
@@ -93,7 +94,9 @@ CONFIG_COLUMNS = (
     Column("Violations", lambda r: r["violations"] or "none", _raw("violations"), numeric=False),
 )
 BENCHMARK_TITLES = {"cosalign_test": "CoSAlign-Test (synthetic, 8 configs)",
-                    "cosapien": "CoSApien (human-authored, 5 configs)"}
+                    "cosapien": "CoSApien (human-authored, 5 configs)",
+                    "cosapien_demo": "cosapien_demo: the project's invented sample in the CoSApien schema, "
+                                     "not CoSApien"}
 NOTE = ("CoSA-Score = mean of h·s per config over validly judged responses, then the unweighted mean "
         "over configs; 95% CIs are seeded percentile bootstraps. Reported rows are the CoSA paper's "
         "figures (GPT-4o judge; human evaluation for CoSApien), not measured here.")

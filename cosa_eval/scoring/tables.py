@@ -34,7 +34,7 @@ LEADERBOARD_COLUMNS = (
     *CELLS,
     "seen_helpful_safe", "seen_helpful_unsafe", "unseen_helpful_safe", "unseen_helpful_unsafe",
     "helpful_rate", "safe_rate", "over_refusal",
-    "bootstrap_resamples", "bootstrap_seed", "source", "reference",
+    "bootstrap_resamples", "bootstrap_seed", "source", "reference", "partial", "judge_caveat",
 )
 BY_CONFIG_KEY = (*KEY, "config_id")
 BY_CONFIG_COLUMNS = (
@@ -44,7 +44,8 @@ BY_CONFIG_COLUMNS = (
 )
 INT_COLUMNS = frozenset({"n", "n_valid", "n_fully_allowed", "bootstrap_resamples", "bootstrap_seed"})
 TEXT_COLUMNS = frozenset({*KEY, "judge_endpoint", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
-                          "failures", "source", "reference", "config_id", "config_group", "violations"})
+                          "failures", "source", "reference", "config_id", "config_group", "violations",
+                          "partial", "judge_caveat"})
 REQUIRED = frozenset({"model", "benchmark", "variant", "judge", "scoring", "source"})
 # Measured rows must carry their denominator beside the score.
 REQUIRED_MEASURED = frozenset({"n", "n_valid", "valid_rate", "cosa_score"})
@@ -52,7 +53,7 @@ CHOICES = {"variant": VARIANTS, "scoring": ("standard", "cascade_oracle"), "sour
            "parser": ("final", "reference")}
 # Columns added after tables were first published: a file without them reads as these values.
 ADDED_COLUMNS = {"parser": lambda row: "final" if row.get("source") == "measured" else "",
-                 "judge_endpoint": lambda row: ""}
+                 "judge_endpoint": lambda row: "", "partial": lambda row: "", "judge_caveat": lambda row: ""}
 _FIX = "fix the value, delete the row, or restore the file from git (git checkout -- FILE)"
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection): it is
 # written behind a ``'``, and so is one starting with ``'``, so the reader strips exactly one.

@@ -1,7 +1,8 @@
 """Step 6b: DPO (beta 0.1) on the preference pairs, through TRL's DPOTrainer.
 
-Start from the SFT model; the reference is a frozen copy of it (TRL makes it), or the base with
-the adapter switched off under LoRA. Before and after training the log-probability gap
+Start from the SFT model; the reference is the SFT model frozen, scored once over the pairs before
+training (``--precompute-ref-log-probs``, the default, so no copy of it is held while training), or
+the base with the adapter switched off under LoRA. Before and after training the log-probability gap
 log p(chosen) - log p(rejected) is measured on the first ``--measure-pairs`` pairs, giving the mean
 implicit reward margin (0 before by definition) and reward accuracy in ``cosa_manifest.json``.
 Its flags are the fields of :class:`DPOSettings`:
@@ -29,7 +30,8 @@ def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dpo_config(settings: DPOSettings) -> Any:
     from trl import DPOConfig
-    return DPOConfig(**settings.trainer_kwargs(), beta=settings.beta, loss_type=["sigmoid"])
+    return DPOConfig(**settings.trainer_kwargs(), beta=settings.beta, loss_type=["sigmoid"],
+                     precompute_ref_log_probs=settings.precompute_ref_log_probs)
 
 
 def build_trainer(settings: TrainSettings, config: Any, rows: list[dict[str, Any]], model: Any, tokenizer: Any) -> Any:

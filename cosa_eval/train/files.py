@@ -179,7 +179,8 @@ def batched(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def progress(iterable: Iterable[Any], total: int, desc: str, unit: str = "row") -> Iterable[Any]:
-    """A tqdm bar on stderr; ``COSA_NO_PROGRESS=1`` turns it off."""
+def progress(iterable: Iterable[Any] | None, total: int | None, desc: str, unit: str = "row") -> Any:
+    """A tqdm bar on stderr (over ``iterable``, or updated by hand when None); ``COSA_NO_PROGRESS=1``
+    turns it off."""
     from tqdm import tqdm
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=bool(os.environ.get("COSA_NO_PROGRESS")))

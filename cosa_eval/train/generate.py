@@ -25,11 +25,13 @@ from typing import Any, Iterator
 import yaml
 
 from ..errors import CosaError, redact
-from .files import ResumableWriter, read_jsonl, write_manifest
+from .files import ResumableWriter, progress, read_jsonl, write_manifest
 
 CONFIG_FIELDS = ("id", "config_id", "prompt_id", "prompt", "config", "allowed")
 TASK = "cosa_train_generate"
 _ERROR_LINE = re.compile(r"(cosa-eval: error: |[\w.]*(Error|Exception)\b)")   # what a failed run ends with
+# lm_eval's progress bars (local models, API models): "...requests:  50%|#####     | 3/6 [00:01<00:01, ...]"
+_GENERATED = re.compile(r"(?:Running generate_until requests|Requesting API):[^|]*\|[^|]*\|\s*(\d+)/(\d+)")
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,19 @@ def run_lm_eval(folder: Path, args: argparse.Namespace) -> Path:
     if args.model_args:
         command += ["--model_args", args.model_args]
     last = error = ""
-    with log.open("w", encoding="utf-8") as handle, subprocess.Popen(
+    with log.open("w", encoding="utf-8") as handle, progress(None, None, "generate: lm_eval loads the model",
+                                                           "response") as bar, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as process:
-        for line in process.stdout:
+        for line in process.stdout:            # tqdm's \r updates arrive as lines of their own
             masked = redact(line)
             handle.write(masked)
             last = masked.strip() or last
             error = masked.strip() if _ERROR_LINE.match(masked) else error
+            done = _GENERATED.search(masked)
+            if done:
+                bar.set_description("generate: lm_eval generates", refresh=False)
+                bar.total, bar.n = int(done[2]), int(done[1])
+                bar.refresh()
     if process.returncode != 0:
         reason = (error or last).removeprefix("cosa-eval: error: ")[:300]
         raise CosaError(f"lm_eval failed (exit {process.returncode}): {reason}; full log: {log}. Rows done so far "
@@ -137,12 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="hf", help="lm_eval model type: hf, vllm, local-chat-completions, ... "
                                                       "(default: hf)")
     parser.add_argument("--model-args", default="", help="lm_eval --model_args, e.g. pretrained=MODEL_DIR")
-    parser.add_argument("--num-responses", type=int, default=1, help="responses per config (lm_eval repeats)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
+    parser.add_argument("--num-responses", type=int, default=1,
+                        help="responses per config (lm_eval repeats; default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="per response (default: %(default)s)")
     parser.add_argument("--batch-size", default="8", help="lm_eval --batch_size: a number or auto (default: 8)")
-    parser.add_argument("--seed", type=int, default=0, help="lm_eval --seed (python, numpy, torch)")
+    parser.add_argument("--seed", type=int, default=0, help="lm_eval --seed (python, numpy, torch; default: "
+                                                            "%(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,8 @@ def run_step(step: Step, settings: TrainSettings, input_path: str) -> dict[str, 
     if already_trained(settings, step.name):
         return {}
     counts: Counter = Counter()
+    # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` at every step: nothing for us to change.
+    warnings.filterwarnings("ignore", message=".is_gradient_checkpointing. is deprecated", category=FutureWarning)
     pairs = load_pairs(input_path)
     tokenizer = load_tokenizer(settings)
     rows = drop_long_prompts(step.rows(pairs), tokenizer, settings.max_prompt_length, counts)

@@ -128,6 +128,9 @@ class DPOSettings(TrainSettings):
     """``train dpo``: the paper's setting, sigmoid loss with beta 0.1."""
 
     beta: float = field(default=0.1, metadata=_flag("DPO beta (the paper's: 0.1)"))
+    precompute_ref_log_probs: bool = field(default=True, metadata=_flag(
+        "score the pairs under the frozen reference in one pass before training, so no second copy of the "
+        "model stays in memory while training (the same figures; LoRA needs no copy either way)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

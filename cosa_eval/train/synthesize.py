@@ -145,9 +145,12 @@ def main(args: argparse.Namespace) -> int:
             if row.get("failure"):
                 counts["prompts_unlabelled_skipped"] += 1
                 continue
-            counts["prompts"] += 1
             prompt = text_field(row, "prompt", where)
             categories = prompt_categories(row, where)
+            if any(c not in universe for c in categories):   # 'pair' skips them: generate nothing for them
+                counts["prompts_outside_categories_skipped"] += 1
+                continue
+            counts["prompts"] += 1
             prompt_id = str(row.get("id") or stable_id(prompt))
             for config in configs_for_prompt(prompt_id, prompt, categories, universe, per_mode,
                                              args.seed, counts):
@@ -156,6 +159,8 @@ def main(args: argparse.Namespace) -> int:
         counts["total"] = len(writer.done)
     write_manifest(args.output, "synthesize", [args.input],
                    {"per_mode": per_mode, "categories": args.categories, "seed": args.seed}, dict(counts))
+    outside = counts["prompts_outside_categories_skipped"]
+    skipped = f"; {outside} prompts labelled outside --categories {args.categories} skipped" if outside else ""
     print(f"synthesize: {counts['total']} configs for {counts['prompts']} prompts in {args.output} "
-          f"({writer.written} new)")
+          f"({writer.written} new){skipped}")
     return 0

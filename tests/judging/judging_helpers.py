@@ -43,7 +43,7 @@ def response_for(prompt: str, number: int) -> str:
 
 
 def cosalign_samples(rows: list[dict], start: int = 0, count: int | None = None) -> list[Sample]:
-    """Samples built straight from the shared CoSAlign-Test reconstruction rows."""
+    """Samples built straight from CoSAlign-Test-schema rows."""
     chosen = rows[start:] if count is None else rows[start:start + count]
     samples = []
     for offset, row in enumerate(chosen):
@@ -67,7 +67,7 @@ COSAPIEN_PROMPTS = (
 
 
 def cosapien_samples(configs: dict[str, str]) -> list[Sample]:
-    """Project-written cosapien-style prompts under the shared CoSApien configs."""
+    """Project-written cosapien-style prompts under the given configs."""
     samples = []
     for split, config in sorted(configs.items()):
         for number, (prompt, kind) in enumerate(COSAPIEN_PROMPTS):

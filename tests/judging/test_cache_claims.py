@@ -39,10 +39,10 @@ def _one_line_error(returncode: int, stderr: str, *fragments: str) -> None:
         assert fragment in errors[0]
 
 
-def test_two_concurrent_judge_processes_send_each_request_once(judge_server, tmp_path, shared_cosalign_rows):
+def test_two_concurrent_judge_processes_send_each_request_once(judge_server, tmp_path, cosalign_rows):
     judge_server.set(latency_s=0.25)                      # long enough for the two runs to overlap
     judge_yaml = write_judge(tmp_path / "judges", concurrency=8)
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::40]        # 80 docs over all 8 configs
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::40]        # 80 docs over all 8 configs
     write_samples_file(tmp_path / "run", samples)
     env = {"OPENAI_BASE_URL": judge_server.base_url, "OPENAI_API_KEY": SECRET_KEY}
     cache = tmp_path / "shared.sqlite"
@@ -53,7 +53,7 @@ def test_two_concurrent_judge_processes_send_each_request_once(judge_server, tmp
         assert run.returncode == 0, err[-3000:]
     distinct = len(_keys(load_judge(judge_yaml), samples))
     assert judge_server.completions == judge_server.request_count == distinct
-    sent = [int(re.search(r"(\d+) calls sent", err).group(1)) for _, err in outputs]
+    sent = [int(re.search(r"(\d+) calls answered", err).group(1)) for _, err in outputs]
     assert sum(sent) == distinct
     first, second = (sorted((tmp_path / f"out{i}").glob("judged_*.jsonl")) for i in (1, 2))
     assert len(first) == 8 and [p.name for p in first] == [p.name for p in second]
@@ -65,8 +65,8 @@ def _first_request(judge, sample):
 
 
 def test_a_run_waits_for_the_answer_to_a_key_another_run_holds(judge_server, judge_yaml, cache_path,
-                                                              shared_cosalign_rows):
-    judge, samples = load_judge(judge_yaml), cosalign_samples(shared_cosalign_rows, 0, 3)
+                                                              cosalign_rows):
+    judge, samples = load_judge(judge_yaml), cosalign_samples(cosalign_rows, 0, 3)
     request = _first_request(judge, samples[0])
     other = JudgeCache(cache_path)
     assert other.claim([request.key])[0] == [request.key]
@@ -82,8 +82,8 @@ def test_a_run_waits_for_the_answer_to_a_key_another_run_holds(judge_server, jud
 
 @pytest.mark.parametrize("how", ["lease runs out", "failure released"])
 def test_a_key_is_taken_over_from_a_dead_or_failed_owner(judge_server, judge_yaml, cache_path,
-                                                         shared_cosalign_rows, how):
-    judge, samples = load_judge(judge_yaml), cosalign_samples(shared_cosalign_rows, 0, 3)
+                                                         cosalign_rows, how):
+    judge, samples = load_judge(judge_yaml), cosalign_samples(cosalign_rows, 0, 3)
     request = _first_request(judge, samples[0])
     other = JudgeCache(cache_path, lease_s=0.5)        # a run that never renews: it crashed
     assert other.claim([request.key])[0] == [request.key]
@@ -104,11 +104,11 @@ def test_a_key_is_taken_over_from_a_dead_or_failed_owner(judge_server, judge_yam
 
 
 def test_a_live_run_keeps_its_claims_through_a_call_longer_than_the_lease(judge_server, tmp_path, cache_path,
-                                                                         shared_cosalign_rows, monkeypatch):
+                                                                         cosalign_rows, monkeypatch):
     monkeypatch.setattr("cosa_eval.judging.cache.LEASE_S", 0.4)
     judge_server.set(latency_s=2.0)
     judge = load_judge(write_judge(tmp_path, backend_options={"timeout_s": 10, "max_retries": 0}))
-    samples = cosalign_samples(shared_cosalign_rows, 0, 1)
+    samples = cosalign_samples(cosalign_rows, 0, 1)
     running = threading.Thread(target=judge_run, args=(samples, judge), kwargs={"progress": False})
     running.start()
     deadline = time.monotonic() + 60
@@ -123,8 +123,8 @@ def test_a_live_run_keeps_its_claims_through_a_call_longer_than_the_lease(judge_
 
 
 def test_a_killed_run_on_this_host_frees_its_claims_at_once(judge_server, judge_yaml, cache_path,
-                                                            shared_cosalign_rows):
-    judge, samples = load_judge(judge_yaml), cosalign_samples(shared_cosalign_rows, 0, 3)
+                                                            cosalign_rows):
+    judge, samples = load_judge(judge_yaml), cosalign_samples(cosalign_rows, 0, 3)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     owner = f"{socket.gethostname()}:{int(gone.stdout)}:killed"
     JudgeCache(cache_path).close()
@@ -137,10 +137,10 @@ def test_a_killed_run_on_this_host_frees_its_claims_at_once(judge_server, judge_
     assert all(r.is_valid for r in run.records)
 
 
-def test_budget_counts_the_calls_in_flight(judge_server, tmp_path, cache_path, shared_cosalign_rows):
+def test_budget_counts_the_calls_in_flight(judge_server, tmp_path, cache_path, cosalign_rows):
     judge_server.set(latency_s=0.3)
     judge = load_judge(write_judge(tmp_path, concurrency=16, prices={"input": 1000.0, "output": 1000.0}))
-    samples = cosalign_samples(shared_cosalign_rows, 0, 20)
+    samples = cosalign_samples(cosalign_rows, 0, 20)
     requests = [judge.request(rubric, sample_item(s)) for s in samples for rubric in judge.rubric_hashes(s)]
     one_call = max(cost_usd(judge.prices, estimate_tokens(r.messages[0]["content"]), 256) for r in requests)
     run = judge_run(samples, judge, max_cost=3 * one_call, progress=False)
@@ -151,14 +151,14 @@ def test_budget_counts_the_calls_in_flight(judge_server, tmp_path, cache_path, s
 
 @pytest.mark.parametrize("budget", [float("nan"), -1.0])
 def test_a_budget_that_is_no_number_of_dollars_is_refused(judge_server, judge_yaml, cache_path,
-                                                          shared_cosalign_rows, budget):
+                                                          cosalign_rows, budget):
     with pytest.raises(CosaError, match="budget"):
-        judge_run(cosalign_samples(shared_cosalign_rows, 0, 2), load_judge(judge_yaml), max_cost=budget)
+        judge_run(cosalign_samples(cosalign_rows, 0, 2), load_judge(judge_yaml), max_cost=budget)
     assert judge_server.request_count == 0
 
 
-def test_max_cost_nan_on_the_command_line_is_one_line(judge_server, judge_yaml, tmp_path, shared_cosalign_rows):
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 2))
+def test_max_cost_nan_on_the_command_line_is_one_line(judge_server, judge_yaml, tmp_path, cosalign_rows):
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 2))
     run = _cli(str(tmp_path / "run"), "--judge", str(judge_yaml), "--max-cost", "nan", "--cache",
                str(tmp_path / "c.sqlite"), env={"OPENAI_BASE_URL": judge_server.base_url, "OPENAI_API_KEY": SECRET_KEY})
     _, err = run.communicate(timeout=120)
@@ -176,10 +176,10 @@ def _damage(path, where: str) -> None:
 
 
 @pytest.mark.parametrize("where", ["header", "pages"])      # found at open / at the first query
-def test_a_damaged_cache_is_one_line_naming_the_file(judge_server, judge_yaml, tmp_path, shared_cosalign_rows,
+def test_a_damaged_cache_is_one_line_naming_the_file(judge_server, judge_yaml, tmp_path, cosalign_rows,
                                                      where):
     cache = tmp_path / "damaged.sqlite"
-    samples = cosalign_samples(shared_cosalign_rows, 0, 40)
+    samples = cosalign_samples(cosalign_rows, 0, 40)
     judge_run(samples, load_judge(judge_yaml), cache_path=cache, progress=False)
     assert cache.stat().st_size > 3 * 4096 and not cache.with_name(cache.name + "-wal").exists()
     _damage(cache, where)

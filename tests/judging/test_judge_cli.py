@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,8 +27,8 @@ def run(argv: list[str]) -> int:
 
 
 def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cache_path,
-                                                     shared_cosalign_rows, cosapien_configs, capsys):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
+                                                     cosalign_rows, cosapien_configs, capsys):
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
     runs = tmp_path / "run"
     write_samples_file(runs / "model", samples)
     judge = write_judge(tmp_path / "judges")
@@ -46,14 +47,17 @@ def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cac
     assert set(scores["cosalign_test/0shot"]["groups"]) == {"seen", "unseen", "all"}
     info = json.loads((out / "judge_run.json").read_text())
     assert info["judge"] == "local" and set(info["rubric_hashes"]) >= {"helpfulness", "compliance", "categories"}
-    assert "CoSA-Score" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert re.search(r"^cosapien/0shot: CoSA-Score -?\d\.\d{4} \(valid_rate 1\.000\)$", shown, re.M), shown
 
 
-def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, shared_cosalign_rows, capsys):
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 5))
+def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, cosalign_rows, capsys):
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 5))
     judge = str(write_judge(tmp_path / "judges"))
     assert run([str(tmp_path / "run"), "--judge", judge, "--dry-run"]) == 0
-    assert "10 calls to make" in capsys.readouterr().out and judge_server.request_count == 0
+    shown = capsys.readouterr().out           # a judgment is one response's rubrics (judges/README.md)
+    assert "5 judgments (10 rubric questions" in shown and "10 calls to make" in shown
+    assert judge_server.request_count == 0
     with pytest.raises(SystemExit) as stop:
         run([str(tmp_path / "nowhere"), "--judge", judge])
     assert stop.value.code == 2 and "does not exist" in capsys.readouterr().err
@@ -70,8 +74,8 @@ def _rows(cache: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
 
-def test_kill_9_loses_no_answered_call(judge_server, tmp_path, shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 150)
+def test_kill_9_loses_no_answered_call(judge_server, tmp_path, cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 150)
     write_samples_file(tmp_path / "run", samples)
     judge_path = write_judge(tmp_path / "judges", concurrency=4)
     judge = load_judge(judge_path)
@@ -99,9 +103,9 @@ def test_kill_9_loses_no_answered_call(judge_server, tmp_path, shared_cosalign_r
     assert all(r.is_valid for r in read_judged(tmp_path / "out"))
 
 
-def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_rows):
+def test_no_api_key_in_any_written_file(judge_server, tmp_path, cosalign_rows):
     judge_server.set(fault_rate=0.3, fault_kinds=("429", "500", "malformed"), seed=3)
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 20))
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 20))
     judge_path = write_judge(tmp_path / "judges", backend_options={"timeout_s": 1, "max_retries": 1,
                                                                   "backoff_base_s": 0.01})
     process = _cli([str(tmp_path / "run"), "--judge", str(judge_path), "--cache", str(tmp_path / "c.sqlite"),
@@ -117,11 +121,11 @@ def test_no_api_key_in_any_written_file(judge_server, tmp_path, shared_cosalign_
     assert SECRET_KEY.encode() not in out + err
 
 
-def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, shared_cosalign_rows):
+def test_full_cosalign_test_with_20_percent_faults(judge_server, tmp_path, cosalign_rows):
     """All 3,200 docs x 2 rubrics through the CLI with 20% injected faults: every doc judged right."""
     from openai_server import rubric_answer
     from cosa_eval.judging.rubric import parse_output
-    samples = cosalign_samples(shared_cosalign_rows)
+    samples = cosalign_samples(cosalign_rows)
     assert len(samples) == 3200
     write_samples_file(tmp_path / "run", samples)
     judge_path = write_judge(tmp_path / "judges", concurrency=32, backend_options={

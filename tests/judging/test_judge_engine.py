@@ -27,9 +27,9 @@ def _verdicts(records):
 
 
 def test_verdicts_match_the_judge_and_carry_hashes(judge_server, judge_yaml, cache_path,
-                                                   shared_cosalign_rows, cosapien_configs):
+                                                   cosalign_rows, cosapien_configs):
     judge = load_judge(judge_yaml)
-    samples = cosalign_samples(shared_cosalign_rows, 0, 30) + cosapien_samples(cosapien_configs)
+    samples = cosalign_samples(cosalign_rows, 0, 30) + cosapien_samples(cosapien_configs)
     records = judge_samples(samples, judge, progress=False)
     assert [r.sample for r in records] == samples
     for record in records:
@@ -49,8 +49,8 @@ def test_verdicts_match_the_judge_and_carry_hashes(judge_server, judge_yaml, cac
 
 
 def test_cached_rerun_sends_nothing_and_needs_no_key(judge_server, judge_yaml, cache_path,
-                                                     shared_cosalign_rows, monkeypatch):
-    samples = cosalign_samples(shared_cosalign_rows, 100, 40)
+                                                     cosalign_rows, monkeypatch):
+    samples = cosalign_samples(cosalign_rows, 100, 40)
     first = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert first.stats.sent == judge_server.request_count == 80
     judge_server.reset()
@@ -63,8 +63,8 @@ def test_cached_rerun_sends_nothing_and_needs_no_key(judge_server, judge_yaml, c
 
 
 def test_cache_key_ignores_timeouts_retries_and_concurrency(judge_server, tmp_path, cache_path,
-                                                            shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 5)
+                                                            cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 5)
     judge_samples(samples, load_judge(write_judge(tmp_path, "a")), progress=False)
     other = write_judge(tmp_path, "b", concurrency=2, backend_options={"timeout_s": 9, "max_retries": 1})
     judge_server.reset()
@@ -99,9 +99,9 @@ def test_cache_keys_stay_the_hash_of_the_whole_request_and_the_call_sends_those_
 
 
 def test_unparseable_answer_is_reasked_with_a_new_key(judge_server, judge_yaml, cache_path,
-                                                      shared_cosalign_rows):
+                                                      cosalign_rows):
     judge_server.set(answer=lambda m: "Let me think about it." if len(m) == 1 else rubric_answer(m))
-    samples = cosalign_samples(shared_cosalign_rows, 0, 4)
+    samples = cosalign_samples(cosalign_rows, 0, 4)
     run = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert all(r.is_valid for r in run.records)
     assert all(r.extra["attempts"] == {"helpfulness": 2, "categories": 2} for r in run.records)
@@ -113,9 +113,9 @@ def test_unparseable_answer_is_reasked_with_a_new_key(judge_server, judge_yaml, 
 
 
 def test_persistent_garbage_is_a_failure_never_a_grade(judge_server, judge_yaml, cache_path,
-                                                       shared_cosalign_rows):
+                                                       cosalign_rows):
     judge_server.set(answer=lambda m: "The answer seems fine overall, maybe a 3 or a 4.")
-    records = judge_samples(cosalign_samples(shared_cosalign_rows, 0, 3), load_judge(judge_yaml), progress=False)
+    records = judge_samples(cosalign_samples(cosalign_rows, 0, 3), load_judge(judge_yaml), progress=False)
     assert judge_server.request_count == 3 * 2 * 3          # first try + 2 re-asks per judgment
     for record in records:
         assert record.failure == "unparseable" and record.rating is None and record.categories is None
@@ -129,16 +129,16 @@ def test_persistent_garbage_is_a_failure_never_a_grade(judge_server, judge_yaml,
     (Reply("The response walks through the steps and", "length"), "truncated"),
     (Reply(None, "content_filter"), "judge_refused"),
 ])
-def test_typed_failures(judge_server, judge_yaml, cache_path, shared_cosalign_rows, reply, kind):
+def test_typed_failures(judge_server, judge_yaml, cache_path, cosalign_rows, reply, kind):
     judge_server.set(answer=lambda m: reply)
-    records = judge_samples(cosalign_samples(shared_cosalign_rows, 0, 2), load_judge(judge_yaml), progress=False)
+    records = judge_samples(cosalign_samples(cosalign_rows, 0, 2), load_judge(judge_yaml), progress=False)
     assert {r.failure for r in records} == {kind}
     assert all(r.rating is None for r in records)
 
 
-def test_budget_stops_sending_and_keeps_answers(judge_server, tmp_path, cache_path, shared_cosalign_rows):
+def test_budget_stops_sending_and_keeps_answers(judge_server, tmp_path, cache_path, cosalign_rows):
     judge = load_judge(write_judge(tmp_path, concurrency=1, prices={"input": 1000.0, "output": 1000.0}))
-    samples = cosalign_samples(shared_cosalign_rows, 0, 20)
+    samples = cosalign_samples(cosalign_rows, 0, 20)
     run = judge_run(samples, judge, max_cost=5.0, progress=False)
     kinds = [r.failure for r in run.records]
     assert "budget_exceeded" in kinds and None in kinds
@@ -150,14 +150,14 @@ def test_budget_stops_sending_and_keeps_answers(judge_server, tmp_path, cache_pa
     assert all(r.is_valid for r in rerun.records)
 
 
-def test_budget_needs_prices(tmp_path, shared_cosalign_rows):
+def test_budget_needs_prices(tmp_path, cosalign_rows):
     judge = load_judge(write_judge(tmp_path, model="some-unpriced-model", prices=None))
     with pytest.raises(CosaError, match="prices"):
-        judge_run(cosalign_samples(shared_cosalign_rows, 0, 1), judge, max_cost=1.0)
+        judge_run(cosalign_samples(cosalign_rows, 0, 1), judge, max_cost=1.0)
 
 
-def test_dry_run_calls_nothing(judge_server, judge_yaml, cache_path, shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 10)
+def test_dry_run_calls_nothing(judge_server, judge_yaml, cache_path, cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 10)
     judge = load_judge(judge_yaml)
     assert "20 calls to make" in estimate(samples, judge).summary()
     assert judge_server.request_count == 0 and not cache_path.exists()
@@ -167,7 +167,7 @@ def test_dry_run_calls_nothing(judge_server, judge_yaml, cache_path, shared_cosa
     assert guess.input_tokens > 12 * 300 and guess.cost_usd and guess.cost_usd > 0
 
 
-def test_no_key_fails_before_any_call(monkeypatch, cache_path, shared_cosalign_rows):
+def test_no_key_fails_before_any_call(monkeypatch, cache_path, cosalign_rows):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
@@ -175,14 +175,14 @@ def test_no_key_fails_before_any_call(monkeypatch, cache_path, shared_cosalign_r
     with pytest.raises(CosaError, match="no OPENAI_API_KEY: export it.*--predict_only"):
         judge.check_ready()
     with pytest.raises(CosaError, match="no OPENAI_API_KEY"):
-        judge_samples(cosalign_samples(shared_cosalign_rows, 0, 1), judge, progress=False)
+        judge_samples(cosalign_samples(cosalign_rows, 0, 1), judge, progress=False)
     with pytest.raises(CosaError, match="OPENAI_BASE_URL"):
         load_judge("openai-compatible").check_ready()
 
 
 def test_faults_change_nothing_but_the_request_count(judge_server, judge_yaml, tmp_path,
-                                                     shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::16]     # 200 docs across all 8 configs
+                                                     cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::16]     # 200 docs across all 8 configs
     judge = load_judge(judge_yaml)
     clean_run = judge_run(samples, judge, cache_path=tmp_path / "clean.sqlite", progress=False)
     clean = clean_run.records
@@ -196,11 +196,11 @@ def test_faults_change_nothing_but_the_request_count(judge_server, judge_yaml, t
 
 
 def test_works_inside_a_running_event_loop_and_stored_answers_reparse(judge_server, judge_yaml, cache_path,
-                                                                      shared_cosalign_rows):
+                                                                      cosalign_rows):
     import asyncio
 
     from cosa_eval.judging import JudgeCache
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3)
+    samples = cosalign_samples(cosalign_rows, 0, 3)
 
     async def inside():                      # e.g. a notebook: judging must not need its own loop
         return judge_samples(samples, load_judge(judge_yaml), progress=False)

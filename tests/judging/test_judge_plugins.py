@@ -26,13 +26,13 @@ def plugin_site(tmp_path_factory) -> Path:
     return target
 
 
-def test_plugin_backend_is_found_by_entry_point(plugin_site, monkeypatch, tmp_path, shared_cosalign_rows):
+def test_plugin_backend_is_found_by_entry_point(plugin_site, monkeypatch, tmp_path, cosalign_rows):
     assert "echo" not in backend_names()
     monkeypatch.syspath_prepend(str(plugin_site))
     importlib.invalidate_caches()
     assert {"echo", "openai", "vllm", "transformers"} <= set(backend_names())
     judge = load_judge(write_judge(tmp_path, backend="echo", model="echo-1", prices=None))
-    records = judge_samples(cosalign_samples(shared_cosalign_rows, 400, 4), judge,
+    records = judge_samples(cosalign_samples(cosalign_rows, 400, 4), judge,
                             cache_path=tmp_path / "c.sqlite", progress=False)
     assert {r.rating for r in records} == {3}
     assert all(r.categories["Violence"] and r.extra["judge_backend"] == "echo" for r in records)

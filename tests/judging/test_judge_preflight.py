@@ -22,8 +22,8 @@ def _refused(capsys, server, *argv: str | Path) -> str:
 
 
 @pytest.fixture()
-def samples_dir(tmp_path, shared_cosalign_rows) -> Path:
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 3))
+def samples_dir(tmp_path, cosalign_rows) -> Path:
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 3))
     return tmp_path / "run"
 
 
@@ -36,9 +36,9 @@ def test_duplicate_document_is_refused_before_any_call(judge_server, cache_path,
     assert not (samples_dir / "out").exists()
 
 
-def test_the_same_document_in_two_files_is_refused(judge_server, cache_path, tmp_path, shared_cosalign_rows,
+def test_the_same_document_in_two_files_is_refused(judge_server, cache_path, tmp_path, cosalign_rows,
                                                     judge_yaml, capsys):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 2)
+    samples = cosalign_samples(cosalign_rows, 0, 2)
     first = write_samples_file(tmp_path / "one", samples)[0]
     second = write_samples_file(tmp_path / "two", samples)[0]
     err = _refused(capsys, judge_server, first, second, "--judge", judge_yaml, "--output", tmp_path / "out")

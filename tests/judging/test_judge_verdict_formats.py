@@ -24,8 +24,8 @@ def _run(tmp_path, cache_path, samples, name="local", **settings):
 
 
 def test_json_schema_gives_the_free_form_verdicts_in_one_call_each(judge_server, tmp_path, cache_path,
-                                                                   shared_cosalign_rows, cosapien_configs):
-    samples = _samples(shared_cosalign_rows, cosapien_configs)
+                                                                   cosalign_rows, cosapien_configs):
+    samples = _samples(cosalign_rows, cosapien_configs)
     free = _run(tmp_path, cache_path, samples, "free")
     judge_server.reset()
     constrained = _run(tmp_path, cache_path, samples, "schema", verdict_format="json_schema")
@@ -44,8 +44,8 @@ def test_json_schema_gives_the_free_form_verdicts_in_one_call_each(judge_server,
 
 
 def test_logprobs_give_expected_rating_p_yes_and_category_probabilities(judge_server, tmp_path, cache_path,
-                                                                        shared_cosalign_rows, cosapien_configs):
-    samples = _samples(shared_cosalign_rows, cosapien_configs)
+                                                                        cosalign_rows, cosapien_configs):
+    samples = _samples(cosalign_rows, cosapien_configs)
     free = _run(tmp_path, cache_path, samples, "free")
     scored = _run(tmp_path, cache_path, samples, "logprobs", verdict_format="logprobs")
     assert all(r.failure is None for r in scored)
@@ -57,11 +57,11 @@ def test_logprobs_give_expected_rating_p_yes_and_category_probabilities(judge_se
     assert len(bodies) == 2 * len(samples) and all(b["top_logprobs"] == 10 for b in bodies)
 
 
-def test_logprob_backend_records_the_probabilities(judge_server, tmp_path, shared_cosalign_rows, cosapien_configs):
+def test_logprob_backend_records_the_probabilities(judge_server, tmp_path, cosalign_rows, cosapien_configs):
     import asyncio
     judge = load_judge(write_judge(tmp_path / "judges", verdict_format="logprobs"))
     sample = cosapien_samples(cosapien_configs)[0]
-    category_sample = cosalign_samples(shared_cosalign_rows, 0, 1)[0]
+    category_sample = cosalign_samples(cosalign_rows, 0, 1)[0]
     requests = [judge.request("compliance", sample_item(sample)),
                 judge.request("categories", sample_item(category_sample))]
 

@@ -13,8 +13,8 @@ from cosa_eval.cli import main
 
 
 def test_a_full_output_disk_is_one_line_and_the_rerun_is_free(judge_server, cache_path, tmp_path, judge_yaml,
-                                                              shared_cosalign_rows, capsys, monkeypatch):
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 4))
+                                                              cosalign_rows, capsys, monkeypatch):
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 4))
     out = tmp_path / "out"
     argv = ["judge", str(tmp_path / "run"), "--judge", str(judge_yaml), "--output", str(out), "--no-progress"]
     real = Path.write_text

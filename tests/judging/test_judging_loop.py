@@ -25,8 +25,8 @@ def _rows(cache_path) -> int:
 
 
 def test_an_evaluation_and_a_training_step_share_one_cache_row(judge_server, judge_yaml, cache_path,
-                                                             shared_cosalign_rows, tmp_path):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 6)
+                                                             cosalign_rows, tmp_path):
+    samples = cosalign_samples(cosalign_rows, 0, 6)
     judge_run(samples, load_judge(judge_yaml), progress=False)
     rows_after_eval = _rows(cache_path)
     responses = tmp_path / "responses.jsonl"
@@ -44,9 +44,9 @@ def test_an_evaluation_and_a_training_step_share_one_cache_row(judge_server, jud
     assert _rows(cache_path) == rows_after_eval + len(samples)      # only the addressed questions are new
 
 
-def test_reasks_never_repeat_a_paid_call(judge_server, judge_yaml, cache_path, shared_cosalign_rows):
+def test_reasks_never_repeat_a_paid_call(judge_server, judge_yaml, cache_path, cosalign_rows):
     judge_server.set(answer=lambda m: "The answer seems fine overall, maybe a 3 or a 4.")
-    run = judge_run(cosalign_samples(shared_cosalign_rows, 0, 2), load_judge(judge_yaml), progress=False)
+    run = judge_run(cosalign_samples(cosalign_rows, 0, 2), load_judge(judge_yaml), progress=False)
     assert {r.failure for r in run.records} == {"unparseable"}
     bodies = [json.dumps(r.body["messages"]) for r in judge_server.requests]
     assert len(bodies) == 2 * 2 * 3 and len(set(bodies)) == len(bodies)       # 3 attempts, all different
@@ -55,17 +55,17 @@ def test_reasks_never_repeat_a_paid_call(judge_server, judge_yaml, cache_path, s
 
 
 def test_a_refusal_in_words_is_reasked_not_a_judge_refusal(judge_server, judge_yaml, cache_path,
-                                                         shared_cosalign_rows):
+                                                         cosalign_rows):
     refusal = "The answer refuses: I'm sorry, but I can't help with that. I cannot rate this."
     judge_server.set(answer=lambda m: refusal if len(m) == 1 else rubric_answer(m))
-    run = judge_run(cosalign_samples(shared_cosalign_rows, 0, 3), load_judge(judge_yaml), progress=False)
+    run = judge_run(cosalign_samples(cosalign_rows, 0, 3), load_judge(judge_yaml), progress=False)
     assert all(r.is_valid for r in run.records) and run.stats.reasked == 6
 
 
 @pytest.mark.parametrize("empty", ["", "   \n\t"])
 def test_an_empty_answer_is_a_transport_failure_retried_next_run(judge_server, judge_yaml, cache_path,
-                                                                shared_cosalign_rows, empty):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3)
+                                                                cosalign_rows, empty):
+    samples = cosalign_samples(cosalign_rows, 0, 3)
     judge_server.set(answer=lambda m: empty)
     first = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert {r.failure for r in first.records} == {"api_error"} and first.stats.reasked == 0
@@ -76,8 +76,8 @@ def test_an_empty_answer_is_a_transport_failure_retried_next_run(judge_server, j
     assert all(r.is_valid for r in second.records) and judge_server.request_count == 6
 
 
-def test_the_endpoint_is_in_every_key_and_record(judge_server, judge_yaml, cache_path, shared_cosalign_rows):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3)
+def test_the_endpoint_is_in_every_key_and_record(judge_server, judge_yaml, cache_path, cosalign_rows):
+    samples = cosalign_samples(cosalign_rows, 0, 3)
     first = judge_run(samples, load_judge(judge_yaml), progress=False)
     assert {r.extra["judge_endpoint"] for r in first.records} == {judge_server.base_url}
     assert all(r.extra["judge_identity"]["model"] == "judge-model" for r in first.records)
@@ -103,9 +103,9 @@ def test_cache_key_holds_verdict_format_and_choices_follow_the_table(judge_yaml,
     assert {n: judge.request(n, item).key for n in RUBRICS} == {n: r.key for n, r in free.items()}
 
 
-def test_reference_parser_replays_the_cached_texts(judge_server, judge_yaml, cache_path, shared_cosalign_rows,
+def test_reference_parser_replays_the_cached_texts(judge_server, judge_yaml, cache_path, cosalign_rows,
                                                    cosapien_configs):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 20) + cosapien_samples(cosapien_configs)
+    samples = cosalign_samples(cosalign_rows, 0, 20) + cosapien_samples(cosapien_configs)
     default = judge_run(samples, load_judge(judge_yaml), progress=False)
     judge_server.reset()
     judge = load_judge(judge_yaml, parser="reference")

@@ -40,7 +40,7 @@ def _install_example(site: Path) -> str:
     return name
 
 
-def test_readme_backend_example_judges_through_the_cli(tmp_path, shared_cosalign_rows, cosapien_configs):
+def test_readme_backend_example_judges_through_the_cli(tmp_path, cosalign_rows, cosapien_configs):
     site = tmp_path / "site"
     site.mkdir()
     backend = _install_example(site)
@@ -50,7 +50,7 @@ def test_readme_backend_example_judges_through_the_cli(tmp_path, shared_cosalign
     judge.parent.mkdir()
     judge.write_text(yaml.safe_dump({"backend": backend, "model": "my-model", "sampling": {},
                                      "concurrency": 2, "rubrics": rubrics}))
-    samples = cosalign_samples(shared_cosalign_rows, 0, 4) + cosapien_samples(cosapien_configs)[:4]
+    samples = cosalign_samples(cosalign_rows, 0, 4) + cosapien_samples(cosapien_configs)[:4]
     write_samples_file(tmp_path / "run", samples)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-m", "cosa_eval.cli", "judge", str(tmp_path / "run"), "--judge",

@@ -42,7 +42,8 @@ def _row(rows: list[dict[str, str]], **match: str) -> dict[str, str]:
 
 
 def test_add_and_render_end_to_end(runs, results, capsys):
-    assert leaderboard("add", runs["a"], runs["b"], "--results", results, "--min-valid-rate", "0") == 0
+    assert leaderboard("add", runs["a"], runs["b"], "--results", results, "--min-valid-rate", "0",
+                       "--allow-partial") == 0
     assert leaderboard("render", "--results", results) == 0
     board = _rows(results / "leaderboard.csv")
     assert len(board) == 3
@@ -69,7 +70,8 @@ def test_add_and_render_end_to_end(runs, results, capsys):
     assert (violence["cosa_score"], violence["over_refusal"], violence["violations"]) == \
         ("0.1", "0.5", "Other Harms=1;Privacy Violations=1")
     markdown = (results / "leaderboard.md").read_text(encoding="utf-8")
-    assert "| model-a | 0shot | judge-x | standard | measured | 10 | 75.0% | 0.411 [" in markdown
+    assert ("| model-a [partial: 3 of 8 configs; 10 of 3200 documents] | 0shot | judge-x | standard | measured "
+            "| 10 | 75.0% | 0.411 [") in markdown
     assert "| L3.1-8B-Inst+CoSAlign | 0shot | gpt-4o (paper) |" in markdown and "0.408" in markdown
     page = (results / "leaderboard.html").read_text(encoding="utf-8")
     assert "model-a" in page and "<script>" in page
@@ -80,12 +82,13 @@ def test_add_and_render_end_to_end(runs, results, capsys):
 
 
 def test_adding_a_run_again_updates_its_rows(runs, results, tmp_path):
-    assert leaderboard("add", runs["a"], runs["b"], "--results", results, "--min-valid-rate", "0") == 0
+    assert leaderboard("add", runs["a"], runs["b"], "--results", results, "--min-valid-rate", "0",
+                       "--allow-partial") == 0
     before = snapshot(results)
-    assert leaderboard("add", runs["a"], "--results", results, "--min-valid-rate", "0") == 0
+    assert leaderboard("add", runs["a"], "--results", results, "--min-valid-rate", "0", "--allow-partial") == 0
     assert snapshot(results) == before  # same run, same seed: byte-identical
     rejudged = write_run(tmp_path / "run-a2", run_b(), "model-a", "pretrained=a")
-    assert leaderboard("add", rejudged, "--results", results) == 0
+    assert leaderboard("add", rejudged, "--results", results, "--allow-partial") == 0
     board = _rows(results / "leaderboard.csv")
     assert len(board) == 3
     assert _row(board, model="model-a", benchmark="cosalign_test")["cosa_score"] == "0.666667"
@@ -98,13 +101,15 @@ def test_model_name_from_option_when_no_results_json(tmp_path, results, capsys):
     assert leaderboard("add", folder, "--results", results) == 2
     assert "pass --model NAME" in capsys.readouterr().err
     assert snapshot(results) == before
-    assert leaderboard("add", folder / "judged_cosalign_test_0shot.jsonl", "--model", "m", "--results", results) == 0
+    assert leaderboard("add", folder / "judged_cosalign_test_0shot.jsonl", "--model", "m", "--results", results,
+                       "--allow-partial") == 0
     assert _row(_rows(results / "leaderboard.csv"), model="m")["model_args"] == ""
 
 
 def test_cascade_oracle_rows_are_kept_apart(runs, results):
-    assert leaderboard("add", runs["b"], "--results", results) == 0
-    assert leaderboard("add", runs["a"], "--cascade-oracle", "--results", results, "--min-valid-rate", "0") == 0
+    assert leaderboard("add", runs["b"], "--results", results, "--allow-partial") == 0
+    assert leaderboard("add", runs["a"], "--cascade-oracle", "--results", results, "--min-valid-rate", "0",
+                       "--allow-partial") == 0
     board = _rows(results / "leaderboard.csv")
     # Cascade-Oracle overall (test_metrics.py): (1/3 + 0.2 + 1) / 3 = 0.511111
     assert _row(board, model="model-a", benchmark="cosalign_test", scoring="cascade_oracle")["cosa_score"] == "0.511111"
@@ -121,7 +126,7 @@ def test_compare_prints_the_paired_difference(runs, capsys):
 
 
 def test_atomic_write_leaves_files_untouched_when_writing_fails(runs, results, monkeypatch):
-    assert leaderboard("add", runs["b"], "--results", results) == 0
+    assert leaderboard("add", runs["b"], "--results", results, "--allow-partial") == 0
     before = snapshot(results)
     calls = {"n": 0}
     real = csv.DictWriter.writerow
@@ -134,7 +139,7 @@ def test_atomic_write_leaves_files_untouched_when_writing_fails(runs, results, m
 
     monkeypatch.setattr(csv.DictWriter, "writerow", failing)
     with pytest.raises(OSError):
-        leaderboard("add", runs["a"], "--results", results, "--min-valid-rate", "0")
+        leaderboard("add", runs["a"], "--results", results, "--min-valid-rate", "0", "--allow-partial")
     assert snapshot(results) == before  # no partial table, no temp file left
 
 
@@ -168,7 +173,7 @@ def test_through_the_cosa_eval_entry_point(runs, results, capsys):
     """The same through cosa_eval.cli."""
     from cosa_eval import cli
 
-    assert cli.main(["leaderboard", "add", str(runs["b"]), "--results", str(results)]) == 0
+    assert cli.main(["leaderboard", "add", str(runs["b"]), "--results", str(results), "--allow-partial"]) == 0
     assert _row(_rows(results / "leaderboard.csv"), model="model-b")["cosa_score"] == "0.666667"
     with pytest.raises(SystemExit) as stop:
         cli.main(["leaderboard", "compare", str(runs["a"]), str(runs["b"])])
@@ -189,6 +194,6 @@ def test_judge_output_folder_alone_names_its_model(tmp_path, results):
     info = {"judge": "judge-x", "run": {"model": "model-j", "model_args": "pretrained=j",
                                         "lm_eval_version": "0.4.9", "date": 1_700_000_000.0}}
     (out / "judge_run.json").write_text(json.dumps(info), encoding="utf-8")
-    assert leaderboard("add", out, "--results", results) == 0
+    assert leaderboard("add", out, "--results", results, "--allow-partial") == 0
     row = _row(_rows(results / "leaderboard.csv"), model="model-j")
     assert (row["model_args"], row["date"], row["cosa_score"]) == ("pretrained=j", "2023-11-14T22:13:20Z", "0.666667")

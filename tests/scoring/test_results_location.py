@@ -30,7 +30,7 @@ def test_default_is_a_user_folder_never_the_current_one(tmp_path, home, capsys):
     cached = "/root/.cache/huggingface/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/0a1b2c3d"
     run = write_run(tmp_path / "run", run_b(), cached, f"pretrained={cached}")
     before = snapshot(tmp_path / "checkout")
-    assert leaderboard("add", run) == 0
+    assert leaderboard("add", run, "--allow-partial") == 0
     user = home / ".local" / "share" / "cosa-eval" / "results"
     assert _models(user / "leaderboard.csv") == ["HuggingFaceTB/SmolLM2-135M-Instruct"]   # short name
     assert snapshot(tmp_path / "checkout") == before
@@ -44,7 +44,7 @@ def test_default_is_a_user_folder_never_the_current_one(tmp_path, home, capsys):
 def test_cosa_results_dir_and_local_model_paths(tmp_path, home, monkeypatch):
     monkeypatch.setenv("COSA_RESULTS_DIR", str(tmp_path / "mine"))
     run = write_run(tmp_path / "run", run_b(), "./checkpoints/my-model/", "pretrained=./checkpoints/my-model/")
-    assert leaderboard("add", run) == 0
+    assert leaderboard("add", run, "--allow-partial") == 0
     assert _models(tmp_path / "mine" / "leaderboard.csv") == ["my-model"]
     assert not (home / ".local").exists()
 

@@ -6,7 +6,7 @@ import json
 
 from cosa_eval.taxonomy import OTHER_HARMS, TRAINING_CATEGORIES
 from cosa_eval.train.pairing import has_disallowed
-from train_helpers import FAST_TRAINING, LABELS, PROMPTS, judge_env, read_rows, run_step, write_rows  # noqa: F401
+from train_helpers import LABELS, PROMPTS, judge_env, read_rows, run_step, write_rows  # noqa: F401
 
 
 def _manifest(path):
@@ -77,19 +77,6 @@ def test_pipeline_end_to_end_resumable(tmp_path, judge_env, tiny_model_dir):
     assert run_step(*steps[2]) == 0
     assert len(read_rows(files["responses"])) == len(responses)
     assert _manifest(files["responses"])["counts"]["written_this_run"] == 5
-
-
-def test_pipeline_trains_from_its_pairs(tmp_path, judge_env, tiny_model_dir):
-    _, judge_yaml = judge_env
-    files, _ = _run_pipeline(tmp_path, judge_yaml, tiny_model_dir)
-    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
-    assert run_step("sft", "--input", files["pairs"], "--model", tiny_model_dir, "--output-dir", sft,
-                    "--max-steps", "2", "--learning-rate", "1e-3", *FAST_TRAINING) == 0
-    assert run_step("dpo", "--input", files["pairs"], "--model", sft, "--output-dir", dpo,
-                    "--max-steps", "2", "--learning-rate", "1e-3", *FAST_TRAINING) == 0
-    for folder in (sft, dpo):
-        assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").is_file()
-        assert json.loads((folder / "cosa_manifest.json").read_text())["counts"]["complete"] is True
 
 
 def test_top_level_cli_runs_train_steps_and_prints_one_line_errors(tmp_path, capsys):

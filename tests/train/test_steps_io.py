@@ -62,11 +62,12 @@ def _chat_generate(tmp_path, server, *flags):
                     "--batch-size", "1", *flags)
 
 
-def test_generate_with_any_lm_eval_model_a_local_server(tmp_path, monkeypatch):
+def test_generate_with_any_lm_eval_model_a_local_server(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)     # a local server needs no key
     with FakeOpenAIServer(answer=lambda messages: f"answer to {messages[-1]['content']}", model="gen") as server:
         assert _chat_generate(tmp_path, server, "--num-responses", "2", "--temperature", "0.7",
                               "--max-new-tokens", "32") == 0
+        assert "generate: lm_eval generates" in capsys.readouterr().err          # lm_eval's progress, shown
         rows = read_rows(tmp_path / "responses.jsonl")
         assert [(r["id"], r["response"]) for r in rows[:2]] == [("p0/safe/0#0", "answer to question 0"),
                                                                 ("p0/safe/0#1", "answer to question 0")]
@@ -80,7 +81,8 @@ def test_generate_with_any_lm_eval_model_a_local_server(tmp_path, monkeypatch):
 
 def _one_line_error(capsys, argv) -> str:
     from cosa_eval import cli
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit) as info, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COSA_NO_PROGRESS", "1")           # the error alone on stderr, without the steps' bars
         cli.main([str(a) for a in argv])
     assert info.value.code == 2
     captured = capsys.readouterr()
@@ -236,6 +238,15 @@ def test_each_step_has_its_own_learning_rate_and_only_dpo_a_beta():
         _parser().parse_args(["sft", "--input", "p", "--model", "m", "--output-dir", "o", "--beta", "0.2"])
 
 
+def test_dpo_holds_no_reference_copy_unless_asked():
+    """The reference's log-probs are computed before training (TRL), so no second model stays in memory."""
+    from cosa_eval.train.dpo import dpo_config
+    assert dpo_config(DPOSettings("m", "o")).precompute_ref_log_probs is True
+    kept = _parser().parse_args(["dpo", "--input", "p", "--model", "m", "--output-dir", "o",
+                                 "--precompute-ref-log-probs", "false"])
+    assert dpo_config(settings_from_args(DPOSettings, kept)).precompute_ref_log_probs is False
+
+
 STEP_FILES = [("label", "--output"), ("synthesize", "--output"), ("generate", "--output"), ("judge", "--output"),
               ("pair", "--output"), ("sft", "--output-dir"), ("dpo", "--output-dir")]
 
@@ -273,3 +284,14 @@ def test_non_utf8_output_to_resume_is_a_one_line_error(tmp_path, capsys):
 def test_training_settings_are_validated_before_loading(tmp_path, flags, message):
     with pytest.raises(CosaError, match=message):
         run_step("dpo", "--input", tmp_path / "p.jsonl", "--model", "m", "--output-dir", tmp_path / "o", *flags)
+
+
+def test_every_command_lets_waiting_openmp_threads_sleep(monkeypatch, capsys):
+    """Set before any command runs, so lm_eval, training and the judges it starts inherit it."""
+    import os
+
+    from cosa_eval import cli
+    monkeypatch.setenv("OMP_WAIT_POLICY", "")            # recorded, so the test leaves the variable as it found it
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert cli.main(["tasks", "--path"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

@@ -73,3 +73,15 @@ def test_bad_labels_and_modes_are_one_line_errors(tmp_path):
         run_step("synthesize", "--input", bad, "--output", tmp_path / "o.jsonl")
     with pytest.raises(CosaError, match="--per-mode item 'supreset=1'"):
         parse_per_mode("supreset=1")
+
+
+def test_prompts_pair_would_skip_get_no_config(tmp_path, capsys):
+    """A prompt labelled outside --categories can never make a pair: no config, so no response is generated."""
+    rows = [{"id": "a", "prompt": "one", "categories": [VIOL]}, {"id": "b", "prompt": "two", "categories": [DRUG]}]
+    configs = tmp_path / "configs.jsonl"
+    assert run_step("synthesize", "--input", write_rows(tmp_path / "l.jsonl", rows), "--output", configs) == 0
+    assert {r["prompt_id"] for r in read_rows(configs)} == {"a"}
+    assert "1 prompts labelled outside --categories training skipped" in capsys.readouterr().out
+    assert run_step("synthesize", "--input", tmp_path / "l.jsonl", "--output", tmp_path / "all.jsonl",
+                    "--categories", "all") == 0
+    assert {r["prompt_id"] for r in read_rows(tmp_path / "all.jsonl")} == {"a", "b"}

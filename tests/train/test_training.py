@@ -120,12 +120,12 @@ def test_rerunning_a_finished_training_step_is_a_no_op(trained, capsys):
     assert (sft / "model.safetensors").stat().st_mtime == stamp
 
 
-def test_lm_eval_loads_the_trained_model(trained, tmp_path, shared_cosalign_rows):
+def test_lm_eval_loads_the_trained_model(trained, tmp_path, cosalign_rows):
     _, _, dpo, _ = trained
     data = tmp_path / "data" / "cosalign_test"
     data.mkdir(parents=True)
     for split in SEEN_SPLITS:
-        rows = [r for r in shared_cosalign_rows if r["split"] == split][:3]
+        rows = [r for r in cosalign_rows if r["split"] == split][:3]
         write_rows(data / f"{split}.jsonl", [{k: r[k] for k in ("prompt", "mode", "situation")} for r in rows])
     out = tmp_path / "out"
     command = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={dpo}",

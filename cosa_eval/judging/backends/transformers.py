@@ -111,7 +111,8 @@ class TransformersBackend:
         self._lock = threading.Lock()
 
     def check_ready(self) -> None:
-        """Import transformers, load the tokenizer and prove the standard choices map to distinct tokens."""
+        """Import transformers, load the tokenizer and the model's config, and prove the standard choices
+        map to distinct tokens."""
         try:
             import torch  # noqa: F401
             import transformers  # noqa: F401
@@ -119,6 +120,12 @@ class TransformersBackend:
             raise CosaError(f"transformers backend needs torch and transformers ({exc}); "
                             "pip install 'cosa-eval[hf]'") from exc
         check_choice_tokens(self._load_tokenizer(), self.prefixes)
+        from transformers import AutoConfig
+        try:
+            AutoConfig.from_pretrained(self.model_name, **self._file_kwargs())
+        except (OSError, ValueError) as exc:
+            raise CosaError(f"transformers backend: cannot load the model config of {self.model_name!r} "
+                            f"({str(exc).splitlines()[0]}); give a local model folder or a cached hub id") from exc
 
     def identity(self) -> dict[str, str]:
         """No server: the model folder or hub id (with its GGUF file, if one is set)."""
@@ -136,6 +143,10 @@ class TransformersBackend:
     def _load_tokenizer(self) -> Any:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
+
+            from ...hub import loadable_model
+            if not self.gguf_file:                 # offline, a hub id would be retried for over a minute
+                self.model_name = loadable_model(self.model_name, "transformers judge")
             try:
                 tokenizer = AutoTokenizer.from_pretrained(self.model_name, **self._file_kwargs())
             except (OSError, ValueError) as exc:
