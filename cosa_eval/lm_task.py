@@ -71,6 +71,18 @@ def judge_named(name: str) -> Any:
     return load_judge(name)
 
 
+LM_EVAL_JUDGE_FIX = ("or judge with another one (--metadata '{\"judge\": NAME}' or COSA_JUDGE=NAME), or generate "
+                     "now with --predict_only --log_samples and judge later with 'cosa-eval judge'")
+
+
+def check_judge(judge: Any) -> None:
+    """The judge's readiness check, its error ending with the fixes an lm_eval user has."""
+    try:
+        judge.check_ready()
+    except CosaError as error:
+        raise CosaError(f"{error}; {LM_EVAL_JUDGE_FIX}") from None
+
+
 @functools.lru_cache(maxsize=None)
 def _note_spinning_threads() -> None:
     """Once per run: plain lm_eval loads torch before this module, too late to set OpenMP's wait policy,
@@ -171,7 +183,7 @@ class CosaTask(ConfigurableTask):
         """Check the judge before any generation, unless the run is --predict_only."""
         _note_spinning_threads()
         if not self._is_predict_only:
-            self._judge().check_ready()
+            check_judge(self._judge())
             self._records = {}
             if self not in _AWAITING:
                 _AWAITING.append(self)

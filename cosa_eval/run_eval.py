@@ -71,9 +71,9 @@ def _check_judge(args: argparse.Namespace) -> None:
     if getattr(args, "predict_only", False) or not set(args.tasks or []) & set(task_names()):
         return
     from .judging.config import default_judge
-    from .lm_task import judge_named
+    from .lm_task import check_judge, judge_named
     metadata = args.metadata if isinstance(getattr(args, "metadata", None), dict) else {}
-    judge_named(default_judge(metadata.get("judge"))).check_ready()
+    check_judge(judge_named(default_judge(metadata.get("judge"))))
 
 
 def run_lm_eval(argv: list[str]) -> int:

@@ -19,7 +19,8 @@ def test_no_usable_judge_stops_before_generation(tmp_path, tiny_model_dir, local
     result = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "cosapien",
                           "--apply_chat_template", "--limit", "1", "--log_samples", "--output_path", str(out)],
                          local_data_dir, env={"COSA_CACHE_DIR": str(tmp_path / "cache"), "OMP_WAIT_POLICY": ""})
-    assert_one_line_error(result, "OPENAI_API_KEY", "--predict_only")
+    assert_one_line_error(result, "OPENAI_API_KEY", "--predict_only", "--metadata '{\"judge\": NAME}'")
+    assert "--judge " not in result.stderr                       # a flag lm_eval does not have
     assert "Running generate_until" not in result.stderr
     assert not list(out.rglob("samples_*"))
     assert "cosa-eval: note: OMP_WAIT_POLICY is not set" in result.stderr        # plain lm_eval on a CPU

@@ -91,6 +91,14 @@ def _unanswered(count: int) -> str:
     return f" ({count} more sent but never answered, after the backend's retries)" if count else ""
 
 
+def check_ready(judge: Any) -> None:
+    """The judge's readiness check, its error ending with the fix a ``cosa-eval judge`` user has."""
+    try:
+        judge.check_ready()
+    except CosaError as error:
+        raise CosaError(f"{error}; or choose another judge with --judge NAME|PATH (or COSA_JUDGE)") from None
+
+
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:
     """load_judge keywords the user set (None leaves the judge.yaml's own setting)."""
     if args.concurrency is not None and args.concurrency < 1:
@@ -113,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
     judge = load_judge(names[0], **options)
     if args.dry_run:
         if judge.identity().get("endpoint") == "local":    # no key or server to spare: load what a run loads
-            judge.check_ready()
+            check_ready(judge)
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
     run, scores, output = _judge_into_folder(args, judge, samples)
@@ -128,7 +136,7 @@ def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> t
     from .engine import judge_run
     from .outputs import write_run_outputs
     parser = judge.config.parser
-    judge.check_ready()                        # before the folder is claimed: what answers, and whether it can
+    check_ready(judge)                         # before the folder is claimed: what answers, and whether it can
     manifest = _manifest(args, judge.name, {name: r.hash for name, r in judge.rubrics.items()}, parser,
                          judge.identity())
     output = args.output or default_output(args.samples, judge.name)

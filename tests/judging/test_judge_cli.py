@@ -51,6 +51,17 @@ def test_cli_writes_judged_files_scores_and_run_info(judge_server, tmp_path, cac
     assert re.search(r"^cosapien/0shot: CoSA-Score -?\d\.\d{4} \(valid_rate 1\.000\)$", shown, re.M), shown
 
 
+def test_a_missing_key_names_the_fix_this_command_has(tmp_path, cache_path, cosalign_rows, capsys, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "COSA_JUDGE"):
+        monkeypatch.delenv(name, raising=False)
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 1))
+    with pytest.raises(SystemExit) as stop:
+        run([str(tmp_path / "run"), "--judge", "gpt-4o", "--no-progress"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("cosa-eval: error: no OPENAI_API_KEY: export it; or choose")
+    assert "--judge NAME" in err and "cosa-eval judge" not in err and "--metadata" not in err
+
+
 def test_cli_dry_run_and_bad_input(judge_server, tmp_path, cache_path, cosalign_rows, capsys):
     write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 5))
     judge = str(write_judge(tmp_path / "judges"))

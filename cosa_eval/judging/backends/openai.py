@@ -95,12 +95,10 @@ class OpenAIBackend:
         self._check_endpoint()
         if self.require_base_url and not self.base_url:
             raise CosaError("no OPENAI_BASE_URL: export OPENAI_BASE_URL=http://HOST:PORT/v1 for your "
-                            "OpenAI-compatible server, or choose another judge with --judge/COSA_JUDGE")
+                            "OpenAI-compatible server")
         if not self._api_key() and not self.base_url:
             var = "AZURE_OPENAI_API_KEY" if self.azure_endpoint else "OPENAI_API_KEY"
-            raise CosaError(f"no {var}: export it, choose another judge with --judge/COSA_JUDGE, or "
-                            "run lm_eval with --predict_only --log_samples and judge later with "
-                            "'cosa-eval judge'")
+            raise CosaError(f"no {var}: export it")
         self._served.resolve()
 
     def identity(self) -> dict[str, str]:
