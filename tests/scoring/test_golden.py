@@ -1,5 +1,6 @@
-"""The leaderboard files are byte-identical to the ones the code wrote before its tables moved to
-pandas (``tests/scoring/golden/``), and any valid table reads back and writes again byte for byte.
+"""The leaderboard files are byte-identical to the ones the code wrote when the tables were weighed
+for pandas (``tests/scoring/golden/``; the HTML page, mostly inline assets and the paper's rows, as its
+SHA-256), and any valid table reads back and writes again byte for byte.
 
 Regenerate the golden files (only for an intended change of output, and say so in the commit):
 
@@ -7,6 +8,7 @@ Regenerate the golden files (only for an intended change of output, and say so i
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from cosa_eval.scoring import leaderboard as board_module, tables
 from cosa_eval.types import VARIANTS
 
 GOLDEN = Path(__file__).with_name("golden")
-TEXT_FILES = ("leaderboard.csv", "leaderboard_by_config.csv", "leaderboard.md", "leaderboard.html")
+TEXT_FILES = ("leaderboard.csv", "leaderboard_by_config.csv", "leaderboard.md")
+PAGE = "leaderboard.html"
 VERSION = "0.0.0+golden"          # the rows' cosa_eval_version, so a release does not change the files
 
 
@@ -52,6 +55,15 @@ def test_leaderboard_files_are_byte_identical_to_the_golden_ones(built, name):
         f"{name} differs from tests/scoring/golden/{name}"
 
 
+def test_leaderboard_page_is_byte_identical_to_the_golden_one(built):
+    assert _digest(built / PAGE) == (GOLDEN / f"{PAGE}.sha256").read_text(encoding="utf-8"), \
+        f"{PAGE} differs from the page whose digest is tests/scoring/golden/{PAGE}.sha256"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() + "\n"
+
+
 def test_a_second_render_and_a_repeated_add_change_no_byte(built, tmp_path):
     """The PNG is compared with itself: matplotlib writes no timestamp, so a re-render is identical."""
     before = snapshot(built)
@@ -73,6 +85,7 @@ def regenerate() -> None:
         GOLDEN.mkdir(exist_ok=True)
         for name in TEXT_FILES:
             shutil.copyfile(results / name, GOLDEN / name)
+        (GOLDEN / f"{PAGE}.sha256").write_text(_digest(results / PAGE), encoding="utf-8")
 
 
 # Any valid row: text as a UTF-8 CSV cell can hold it (NUL aside), numbers finite, required cells set.
