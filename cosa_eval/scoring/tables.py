@@ -1,6 +1,9 @@
 """The ``results/`` CSV schema: column lists, a validating reader, and an all-or-nothing writer.
 
-The schema is documented for people in ``results/README.md``; keep the two in step.
+The schema is documented for people in ``results/README.md``; keep the two in step. The tables are
+``csv`` and lists of dicts, not pandas (``cosa_eval.frames`` gives DataFrames): an error names the
+line a row ends on (a quoted cell may span lines), a row holding ``\r`` is quoted whole, and merging
+and sorting on pandas was longer and cost its ~0.6 s import on every ``leaderboard add``.
 """
 from __future__ import annotations
 
