@@ -38,7 +38,7 @@ def build(tmp_path: Path) -> Path:
     run_3 = write_run(tmp_path / "run-a-partial", partial, "model-a", "pretrained=a,dtype=bf16", date=1_710_000_000)
     steps = [(run_1, run_2), (run_2, "--cascade-oracle"), (run_2, "--model", "=cmd|x *y* <b>"), (run_3,)]
     for step in steps:
-        assert leaderboard("add", *step, "--results", results, "--min-valid-rate", "0") == 0
+        assert leaderboard("add", *step, "--results", results, "--min-valid-rate", "0", "--allow-partial") == 0
     assert leaderboard("render", "--results", results) == 0
     return results
 
@@ -70,7 +70,7 @@ def test_a_second_render_and_a_repeated_add_change_no_byte(built, tmp_path):
     assert leaderboard("render", "--results", built) == 0
     assert snapshot(built) == before
     run_2 = write_run(tmp_path / "run-b-again", run_b(), "model-b", "pretrained=b")
-    assert leaderboard("add", run_2, "--results", built, "--min-valid-rate", "0") == 0
+    assert leaderboard("add", run_2, "--results", built, "--min-valid-rate", "0", "--allow-partial") == 0
     assert leaderboard("render", "--results", built) == 0
     assert snapshot(built) == before
 
