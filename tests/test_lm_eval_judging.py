@@ -12,6 +12,7 @@ import pytest
 
 from openai_server import FakeOpenAIServer, rubric_answer
 from test_lm_eval_tasks import assert_one_line_error, run_lm_eval, samples_of
+from cosa_eval.scoring.render import markdown_text
 
 
 def test_no_usable_judge_stops_before_generation(tmp_path, tiny_model_dir, local_data_dir):
@@ -157,8 +158,8 @@ def test_a_run_cut_by_limit_is_refused_or_marked_partial_everywhere(one_batch_ru
     assert rows["cosapien_demo"]["partial"] == "lm_eval --limit 2; 4 of 12 documents"
     assert _cli("leaderboard", "render", "--results", board).returncode == 0
     markdown, html = (board / "leaderboard.md").read_text(), (board / "leaderboard.html").read_text()
-    for view in (markdown, html):
-        assert view.count("[partial: lm_eval --limit 2") == 2
+    for view, shown in ((markdown, markdown_text), (html, str)):
+        assert view.count(shown("[partial: lm_eval --limit 2")) == 2
     cosapien = markdown.split("## CoSApien (human-authored, 5 configs)")[1].split("\n## ")[0]
     assert "partial" not in cosapien and rows["cosapien_demo"]["model"] not in cosapien   # only the paper's rows
     assert "## cosapien_demo: the project's invented sample in the CoSApien schema, not CoSApien" in markdown

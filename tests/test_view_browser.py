@@ -196,8 +196,9 @@ def test_adjudication_round_trip(browser, page, runs, tmp_path):
                   and r["v"]["alpha"]["outcome"] != "invalid" and len(r["response"]) < 10_000]
     safe = [r for r in candidates if r["v"]["alpha"]["is_safe"]]
     unsafe = [r for r in candidates if not r["v"]["alpha"]["is_safe"]]
-    assert len(safe) >= 3 and len(unsafe) >= 2
-    chosen = [safe[0], unsafe[0], safe[1], safe[2], unsafe[1]]       # the first two get flipped
+    assert len(safe) + len(unsafe) >= 5 and safe and unsafe
+    rest = [r for r in candidates if r is not safe[0] and r is not unsafe[0]]
+    chosen = [safe[0], unsafe[0], *rest[:3]]                       # the first two get flipped
     driver = opened(browser, page)
     downloads = tmp_path / "downloads"
     downloads.mkdir()

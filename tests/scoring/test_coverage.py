@@ -9,7 +9,7 @@ import pytest
 
 from cosa_eval.scoring.coverage import judge_caveat, partial_reason
 from cosa_eval.scoring.plot import build_figure
-from cosa_eval.scoring.render import load_board
+from cosa_eval.scoring.render import load_board, markdown_text
 from scoring_fixtures import rec, write_run
 from scoring_harness import leaderboard
 
@@ -70,7 +70,7 @@ def test_marked_rows_are_marked_beside_the_paper_rows_in_every_view(tmp_path, cu
     mark = "every rating within 0.00: the judge does not tell answers apart" if flat else "partial: lm_eval --limit 40"
     markdown, html = (results / "leaderboard.md").read_text(), (results / "leaderboard.html").read_text()
     section = markdown.split("## CoSApien (human-authored, 5 configs)")[1]
-    assert f"model-a [{mark}]" in section and "(paper)" in section          # beside Table 4's rows, marked
+    assert markdown_text(f"model-a [{mark}]") in section and "(paper)" in section   # beside Table 4's rows, marked
     assert f"model-a [{mark}]" in html
     labels = [t.get_text().replace("\n", " ") for axis in build_figure(load_board(results)).axes
               for t in axis.get_yticklabels()]

@@ -70,7 +70,7 @@ def test_add_and_render_end_to_end(runs, results, capsys):
     assert (violence["cosa_score"], violence["over_refusal"], violence["violations"]) == \
         ("0.1", "0.5", "Other Harms=1;Privacy Violations=1")
     markdown = (results / "leaderboard.md").read_text(encoding="utf-8")
-    assert ("| model-a [partial: 3 of 8 configs; 10 of 3200 documents] | 0shot | judge-x | standard | measured "
+    assert ("| model-a \\[partial: 3 of 8 configs; 10 of 3200 documents\\] | 0shot | judge-x | standard | measured "
             "| 10 | 75.0% | 0.411 [") in markdown
     assert "| L3.1-8B-Inst+CoSAlign | 0shot | gpt-4o (paper) |" in markdown and "0.408" in markdown
     page = (results / "leaderboard.html").read_text(encoding="utf-8")

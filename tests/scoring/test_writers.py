@@ -43,7 +43,7 @@ def test_concurrent_adds_keep_every_row(tmp_path):
     lost = []
     for trial in range(TRIALS):
         results = tmp_path / f"results-{trial}"
-        children = [subprocess.Popen([sys.executable, "-c", CHILD, "leaderboard", "add", str(run),
+        children = [subprocess.Popen([sys.executable, "-c", CHILD, "leaderboard", "add", "--allow-partial", str(run),
                                       "--results", str(results)], cwd=ROOT, text=True, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for run in runs]
         assert all(child.stdout.readline() == "ready\n" for child in children)
@@ -63,7 +63,7 @@ def test_concurrent_adds_keep_every_row(tmp_path):
 def rendered(tmp_path: Path) -> Path:
     """A results folder with one run added and rendered."""
     results = Path(shutil.copytree(REPO_RESULTS, tmp_path / "results"))
-    assert leaderboard("add", write_run(tmp_path / "run", run_b(), "model-b"), "--results", results) == 0
+    assert leaderboard("add", "--allow-partial", write_run(tmp_path / "run", run_b(), "model-b"), "--results", results) == 0
     assert leaderboard("render", "--results", results) == 0
     return results
 
@@ -71,7 +71,7 @@ def rendered(tmp_path: Path) -> Path:
 def test_a_failing_png_leaves_md_and_html_as_they_were(rendered, tmp_path, monkeypatch, capsys):
     from cosa_eval.scoring import plot
 
-    assert leaderboard("add", write_run(tmp_path / "run-2", run_b(), "model-c"), "--results", rendered) == 0
+    assert leaderboard("add", "--allow-partial", write_run(tmp_path / "run-2", run_b(), "model-c"), "--results", rendered) == 0
     before = snapshot(rendered)
 
     def broken(*args, **kwargs):
@@ -85,7 +85,7 @@ def test_a_failing_png_leaves_md_and_html_as_they_were(rendered, tmp_path, monke
 
 def test_a_mathtext_model_name_is_plain_text_in_the_png(rendered, tmp_path):
     name = r"gpt$\x$-mini"
-    assert leaderboard("add", write_run(tmp_path / "run-2", run_b(), name), "--results", rendered) == 0
+    assert leaderboard("add", "--allow-partial", write_run(tmp_path / "run-2", run_b(), name), "--results", rendered) == 0
     assert leaderboard("render", "--results", rendered) == 0
     from cosa_eval.scoring.plot import build_figure
     from cosa_eval.scoring.render import load_board
@@ -108,7 +108,7 @@ def test_add_results_a_file(tmp_path, capsys):
     file.write_text("mine\n")
     run = write_run(tmp_path / "run", run_b(), "model-b")
     for results in (file, file / "sub"):
-        err = _main_fails(capsys, "leaderboard", "add", run, "--results", results)
+        err = _main_fails(capsys, "leaderboard", "add", "--allow-partial", run, "--results", results)
         assert f"--results {results}" in err and "not a folder" in err
     assert file.read_text() == "mine\n"
 
@@ -126,7 +126,7 @@ def test_read_only_or_full_results_folder(rendered, tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(os, "replace", failing)
     run = write_run(tmp_path / "run-2", run_b(), "model-c")
-    err = _main_fails(capsys, "leaderboard", "add", run, "--results", rendered)
+    err = _main_fails(capsys, "leaderboard", "add", "--allow-partial", run, "--results", rendered)
     assert str(rendered) in err and errno.errorcode[code] in err
     err = _main_fails(capsys, "leaderboard", "render", "--results", rendered)
     assert str(rendered) in err and errno.errorcode[code] in err
@@ -140,7 +140,7 @@ def test_an_impossible_date_in_lm_eval_results(tmp_path, capsys, date):
     data = results_json.read_text().replace('"date": 1700000000.0', f'"date": {date}')
     results_json.write_text(data)
     assert json.loads(data)["date"] is not None
-    err = _main_fails(capsys, "leaderboard", "add", run, "--results", tmp_path / "results")
+    err = _main_fails(capsys, "leaderboard", "add", "--allow-partial", run, "--results", tmp_path / "results")
     assert str(results_json) in err and "'date'" in err
     assert not (tmp_path / "results").exists()
 
