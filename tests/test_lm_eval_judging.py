@@ -162,7 +162,8 @@ def test_a_run_cut_by_limit_is_refused_or_marked_partial_everywhere(one_batch_ru
         assert view.count(shown("[partial: lm_eval --limit 2")) == 2
     cosapien = markdown.split("## CoSApien (human-authored, 5 configs)")[1].split("\n## ")[0]
     assert "partial" not in cosapien and rows["cosapien_demo"]["model"] not in cosapien   # only the paper's rows
-    assert "## cosapien_demo: the project's invented sample in the CoSApien schema, not CoSApien" in markdown
+    assert "## " + markdown_text("cosapien_demo: the project's invented sample in the CoSApien schema, not CoSApien") \
+        in markdown
     from cosa_eval.scoring.plot import build_figure
     from cosa_eval.scoring.render import load_board
     labels = [label.get_text() for axis in build_figure(load_board(board)).axes for label in axis.get_yticklabels()]
