@@ -39,7 +39,9 @@ which ``requests`` leaves out); ``reset()`` clears them.
 ``"chunked"`` (Transfer-Encoding: chunked), ``"close"`` (``Connection: close`` on every answer),
 ``"drop"`` (the connection closed after every answer without saying so, as an expired keep-alive).
 ``echo``: every answer and error body starts with the request line and headers as received (a
-server that reflects credentials back, for redaction tests). Run it alone with ``python tests/openai_server.py --port 8000``.
+server that reflects credentials back, for redaction tests). ``snapshot``: the model name answers
+report (default: the requested name, as a server that serves what it is asked for), and
+``fingerprint`` their ``system_fingerprint``; ``set(snapshot=...)`` moves the judge mid-run. Run it alone with ``python tests/openai_server.py --port 8000``.
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ from typing import Any, Callable
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "empty", "slow")     # the transient ones
 EXTRA_FAULTS = ("401", "content_filter", "418")   # only by fault_rule: a rejected key, a filtered prompt, an odd status
 CATEGORY_HINT = "Other Harms"
+FINGERPRINT = "fp_test0001"
 
 
 @dataclass
@@ -99,13 +102,14 @@ def rubric_answer(messages: list[dict]) -> str:
     return f"The answer could be rated [[0]] by a strict grader, but overall:\nRating: [[{value % 6}]]"
 
 
-def completion(model: str, messages: list[dict], reply: Reply, logprobs: dict | None = None) -> dict:
+def completion(model: str, messages: list[dict], reply: Reply, logprobs: dict | None = None,
+               fingerprint: str = FINGERPRINT) -> dict:
     """A chat.completion answer carrying ``reply``, with token counts of ~4 characters each."""
     prompt_chars = sum(len(m.get("content") or "") for m in messages)
     usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(reply.text or "") // 4 + 1}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "finish_reason": reply.finish_reason,
+            "system_fingerprint": fingerprint, "choices": [{"index": 0, "finish_reason": reply.finish_reason,
                          "message": {"role": "assistant", "content": reply.text},
                          **({"logprobs": logprobs} if logprobs else {})}], "usage": usage}
 
@@ -127,6 +131,8 @@ class _State:
     models: tuple[str, ...] = ()
     framing: str = "length"
     echo: bool = False
+    snapshot: str = ""              # the model answers name; "" echoes the requested name
+    fingerprint: str = FINGERPRINT
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -232,24 +238,37 @@ class _Handler(BaseHTTPRequestHandler):
         self._complete(body)
 
     def _complete(self, body: Any) -> None:
-        state = self.state
-        messages = body.get("messages", []) if isinstance(body, dict) else []
-        reply = state.answer(messages)
-        reply = reply if isinstance(reply, Reply) else Reply(reply)
-        if state.echo and reply.text is not None:
+        reply = _reply(self.state, body)
+        if self.state.echo and reply.text is not None:
             reply = Reply(f"I was sent {self._echo()}\n{reply.text}", reply.finish_reason)
-        schema, kind = _schema_of(body)
-        if kind in state.unsupported:
-            return self._json(500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}})
-        logprobs = None
-        if schema is not None and reply.text is not None:
-            pieces = _structured_pieces(reply.text, schema)
-            reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
-            if body.get("logprobs") and "logprobs" not in state.unsupported:
-                logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
-        self._json(200, completion(body.get("model", state.model), messages, reply, logprobs))
-        with state.lock:
-            state.completions += 1
+        status, data = answer_completion(self.state, body, reply)
+        self._json(status, data)
+        if status == 200:
+            with self.state.lock:
+                self.state.completions += 1
+
+
+def _reply(state: "_State", body: Any) -> Reply:
+    reply = state.answer(body.get("messages", []) if isinstance(body, dict) else [])
+    return reply if isinstance(reply, Reply) else Reply(reply)
+
+
+def answer_completion(state: "_State", body: Any, reply: Reply | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of the chat completion this server gives for a request body (shared
+    by ``/v1/chat/completions`` and the batch endpoints); ``reply`` defaults to ``state.answer``'s."""
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    reply = _reply(state, body) if reply is None else reply
+    schema, kind = _schema_of(body)
+    if kind in state.unsupported:
+        return 500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}}
+    logprobs = None
+    if schema is not None and reply.text is not None:
+        pieces = _structured_pieces(reply.text, schema)
+        reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
+        if body.get("logprobs") and "logprobs" not in state.unsupported:
+            logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
+    model = state.snapshot or (body.get("model", state.model) if isinstance(body, dict) else state.model)
+    return 200, completion(model, messages, reply, logprobs, state.fingerprint)
 
 
 def _schema_of(body: Any) -> tuple[dict | None, str]:
@@ -317,13 +336,14 @@ class FakeOpenAIServer:
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
                  model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
-                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length", echo: bool = False) -> None:
+                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length", echo: bool = False,
+                 snapshot: str = "", fingerprint: str = FINGERPRINT) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
-                             tuple(unsupported), slots, tuple(models), framing, echo)
+                             tuple(unsupported), slots, tuple(models), framing, echo, snapshot, fingerprint)
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True

@@ -44,14 +44,20 @@ CREATE TABLE IF NOT EXISTS answers (
     output_tokens INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL DEFAULT 0,
     seconds REAL NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    system_fingerprint TEXT NOT NULL DEFAULT ''
 )""", """
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     expires REAL NOT NULL
 )""")
-_COLUMNS = "key, rubric, text, choice_probs, failure, detail, input_tokens, output_tokens, cost_usd, seconds"
+# Columns added since the first schema: a cache written before them gains them, empty, when opened.
+_ADDED_COLUMNS = {"model": "TEXT NOT NULL DEFAULT ''", "system_fingerprint": "TEXT NOT NULL DEFAULT ''"}
+_COLUMNS = ("key, rubric, text, choice_probs, failure, detail, input_tokens, output_tokens, cost_usd, seconds, "
+            "model, system_fingerprint")
+_MARKS = ",".join("?" * (_COLUMNS.count(",") + 2))      # the columns and ``created``
 _CHUNK = 500
 _DAMAGED = ("malformed", "not a database", "corrupt", "encrypted")
 
@@ -120,8 +126,13 @@ class JudgeCache:
             self._db = self._connect()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction("set up"):
             for statement in _SCHEMA:
                 self._db.execute(statement)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE answers ADD COLUMN {name} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -222,10 +233,10 @@ class JudgeCache:
         kept = [is_cacheable(response) for _key, _rubric, response in answers]
         rows = [(key, rubric, response.text, json.dumps(response.choice_probs) if response.choice_probs else None,
                  response.failure, response.detail, response.input_tokens, response.output_tokens,
-                 response.cost_usd, response.seconds, time.time())
+                 response.cost_usd, response.seconds, response.model, response.system_fingerprint, time.time())
                 for (key, rubric, response), keep in zip(answers, kept) if keep]
         with self._transaction("store answers") as db:
-            db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES ({_MARKS})",
                            rows)
             db.executemany("DELETE FROM claims WHERE key = ? AND (owner = ? OR ?)",    # stored: anyone's claim
                            [(key, self.owner, keep) for (key, _rubric, _response), keep in zip(answers, kept)])
@@ -272,7 +283,7 @@ def _is_alive(owner: str) -> bool:
 
 
 def _response_of(row: tuple) -> JudgeResponse:
-    _key, _rubric, text, probs, failure, detail, tokens_in, tokens_out, cost, seconds = row
+    _key, _rubric, text, probs, failure, detail, tokens_in, tokens_out, cost, seconds, model, fingerprint = row
     return JudgeResponse(text=text, choice_probs=json.loads(probs) if probs else None, failure=failure,
-                         detail=detail, input_tokens=tokens_in, output_tokens=tokens_out,
-                         cost_usd=cost, seconds=seconds, extra={"cached": True})
+                         detail=detail, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost,
+                         seconds=seconds, model=model, system_fingerprint=fingerprint, extra={"cached": True})

@@ -76,6 +76,7 @@ def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str
 
 
 def _summary(run: Any, output: Path) -> str:
+    from ..snapshots import answered_by, snapshot_summary
     stats, records = run.stats, run.records
     valid = sum(r.is_valid for r in records)
     failures = ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items())) or "none"
@@ -83,7 +84,7 @@ def _summary(run: Any, output: Path) -> str:
             f"{stats.sent} calls sent, {stats.cached} answered from the cache, {stats.reasked} re-asked, "
             f"${stats.cost_usd:.4f} spent; read with the {stats.parser} parser ({stats.parser_disagreements} "
             f"verdict{'' if stats.parser_disagreements == 1 else 's'} the other parser reads differently); "
-            f"wrote {output}")
+            f"{snapshot_summary(answered_by(records))}; wrote {output}")
 
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:

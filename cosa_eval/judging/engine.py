@@ -66,6 +66,7 @@ class Verdict:
     output_tokens: int = 0
     cost_usd: float = 0.0
     parsers_disagree: bool = False        # the final and reference rules read the text differently
+    answered_by: dict[str, str] | None = None   # the last answer's model and system_fingerprint, if reported
 
     @property
     def is_valid(self) -> bool:
@@ -86,6 +87,7 @@ class _Job:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    answered_by: dict[str, str] | None = None
 
 
 class JudgeSession:
@@ -162,6 +164,8 @@ class JudgeSession:
             job.final = spec.parse(response.text, response.choice_probs, quoted, "final")
             job.reference = spec.parse(response.text, response.choice_probs, quoted, "reference")
         job.raw = response.text
+        job.answered_by = ({"model": response.model, "system_fingerprint": response.system_fingerprint}
+                           if response.model else None)
 
     def _verdict(self, job: _Job) -> Verdict:
         final = job.final or Parsed(failure="api_error", detail="no answer")
@@ -170,7 +174,7 @@ class JudgeSession:
         return Verdict(value=chosen.value, failure=chosen.failure, detail=chosen.detail,
                        attempts=len(job.history) + 1, raw=job.raw if not chosen.is_valid else None,
                        input_tokens=job.input_tokens, output_tokens=job.output_tokens, cost_usd=job.cost_usd,
-                       parsers_disagree=(final.value, final.failure) != (reference.value, reference.failure))
+                       answered_by=job.answered_by, parsers_disagree=(final.value, final.failure) != (reference.value, reference.failure))
 
 
 def _loaded(judge: Judge | str | Path) -> Judge:
@@ -221,6 +225,9 @@ def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> Judge
         "output_tokens": sum(v.output_tokens for v in verdicts.values()),
         "cost_usd": round(sum(v.cost_usd for v in verdicts.values()), 8),
     }
+    answered = {rubric: v.answered_by for rubric, v in verdicts.items() if v.answered_by}
+    if answered:
+        extra["answered_by"] = answered
     disagree = [rubric for rubric, v in verdicts.items() if v.parsers_disagree]
     if disagree:
         extra["parsers_disagree"] = disagree

@@ -11,19 +11,23 @@ from typing import Any
 
 from ..manifest import SCORES, write_manifest
 from ..records import judged_file_name, write_judged
+from ..snapshots import answered_by, snapshot_label
 from ..types import JudgedRecord
 
 
 def write_run_outputs(output: Path, records: list[JudgedRecord], manifest: dict[str, Any],
                       extra_scores: dict[str, Any]) -> dict[str, Any]:
-    """Judged files per task, scores.json (with ``extra_scores`` in each group), then the
-    manifest listing what was written; returns the scores."""
+    """Judged files per task, scores.json (with ``extra_scores`` and the judge snapshot in each
+    group), then the manifest listing what was written and which snapshots answered; returns the scores."""
     from ..scoring.metrics import score_groups
     by_task: dict[str, list[JudgedRecord]] = defaultdict(list)
     for record in records:
         by_task[record.sample.task].append(record)
     output.mkdir(parents=True, exist_ok=True)
     written = [write_judged(output / judged_file_name(task), own) for task, own in sorted(by_task.items())]
+    answered = answered_by(records)
+    extra_scores = {**extra_scores, "judge_snapshot": snapshot_label(answered)}
+    manifest = {**manifest, "answered_by": answered, "is_mixed_judge": len(answered) > 1}
     scores = {key: {**score, **extra_scores} for key, score in score_groups(records).items()}
     (output / SCORES).write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_manifest(output, manifest, written)

@@ -19,6 +19,7 @@ from ..errors import CosaError, redact
 from ..manifest import check_run_files
 from ..records import find_judged_files, read_judged
 from ..samples import read_run_info
+from ..snapshots import answered_by, snapshot_label
 from ..types import JudgedRecord
 from . import tables
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, paired_compare
@@ -125,7 +126,8 @@ def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAU
         key = {"model": run.info["model"], "model_args": run.info["model_args"],
                "benchmark": score["benchmark"], "variant": score["variant"],
                "judge": score["judge"], "scoring": score["scoring"], "parser": setting["parser"]}
-        rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"]})
+        rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"],
+                     "judge_snapshot": snapshot_label(answered_by(records))})
         for config_id, metrics in score["configs"].items():
             config_rows.append(_config_row(key, config_id, metrics, ci["configs"].get(config_id)))
     return rows, config_rows
@@ -188,9 +190,18 @@ def check_valid_rate(run: Run, rows: list[dict[str, Any]], min_valid_rate: float
                             "(answered calls come from the cache), or lower --min-valid-rate")
 
 
+def check_one_snapshot(run: Run, rows: list[dict[str, Any]]) -> None:
+    """Refuse a row whose answers came from more than one judge snapshot."""
+    for row in rows:
+        if "+" in row["judge_snapshot"]:
+            raise CosaError(f"{run.path}: {row['benchmark']}/{row['variant']} judged by {row['judge']} mixes answers "
+                            f"of judge snapshots {row['judge_snapshot'].replace('+', ' and ')}; re-judge it with a "
+                            "fresh cache (--cache NEW) so one snapshot answers all, or pass --allow-mixed-judge")
+
+
 def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, model: str | None = None,
              cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-             min_valid_rate: float = DEFAULT_MIN_VALID_RATE) -> list[dict[str, str]]:
+             min_valid_rate: float = DEFAULT_MIN_VALID_RATE, allow_mixed_judge: bool = False) -> list[dict[str, str]]:
     """Add or update the rows of ``runs`` in the results folder's two CSVs; returns the new rows.
 
     ``results_dir`` defaults to :func:`tables.default_results_dir` (a user folder).
@@ -206,6 +217,8 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
         run = load_run(given, model)
         rows, config_rows = run_rows(run, cascade_oracle=cascade_oracle, n_resamples=n_resamples, seed=seed)
         check_valid_rate(run, rows, min_valid_rate)
+        if not allow_mixed_judge:
+            check_one_snapshot(run, rows)
         for row in _text_rows(rows):
             key = tuple(row[k] for k in tables.KEY)
             if key in origin:

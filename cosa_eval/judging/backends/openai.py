@@ -208,7 +208,8 @@ def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
     text, finish = message.get("content"), choice.get("finish_reason")
     text = redact(text) if isinstance(text, str) else text        # a server may echo a key
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")))
+    tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")),
+                  model=_name(data.get("model")), system_fingerprint=_name(data.get("system_fingerprint")))
     if finish == "content_filter" or message.get("refusal"):
         kind = "content filter" if finish == "content_filter" else "refusal"
         return JudgeResponse(text=text, failure="judge_refused", detail=f"the judge refused ({kind})", **tokens)
@@ -227,6 +228,11 @@ def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
         raise CosaError("the judge server returned no logprobs; it does not support them: set "
                         "verdict_format: json_schema (or free) in the judge.yaml")
     return logprob_response(request, text, content, **tokens)
+
+
+def _name(value: Any) -> str:
+    """A name the server reported (model, fingerprint): masked, at most 200 characters; else ""."""
+    return redact(value)[:200] if isinstance(value, str) else ""
 
 
 def _count(value: Any) -> int:
