@@ -271,6 +271,13 @@ def answer_completion(state: "_State", body: Any, reply: Reply | None = None) ->
     return 200, completion(model, messages, reply, logprobs, state.fingerprint)
 
 
+def batch_output_line(state: "_State", line: dict, number: int) -> dict:
+    """The OpenAI batch *output* line answering one batch *input* line (``custom_id``, ``body``)."""
+    status, data = answer_completion(state, line.get("body"))
+    return {"id": f"batch_req_{number}", "custom_id": line.get("custom_id"),
+            "response": {"status_code": status, "request_id": f"req_{number}", "body": data}, "error": None}
+
+
 def _schema_of(body: Any) -> tuple[dict | None, str]:
     """The JSON schema a request asks its answer to follow, and the response_format type."""
     fmt = body.get("response_format") if isinstance(body, dict) else None
@@ -383,6 +390,11 @@ class FakeOpenAIServer:
             if not hasattr(self._state, name) or name in ("lock", "requests", "faults", "completions", "gets"):
                 raise AttributeError(f"not a server setting: {name}")
             setattr(self._state, name, value)
+
+    def answer_offline(self, lines: list[dict]) -> list[dict]:
+        """Batch output lines for batch input lines, answered as this server would, without HTTP
+        (an engine elsewhere: ``vllm run-batch``, Ray); nothing is counted."""
+        return [batch_output_line(self._state, line, number) for number, line in enumerate(lines)]
 
     def reset(self) -> None:
         """Forget recorded requests, answers and faults."""

@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop sending judge calls once this much has been spent in this run")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the calls, tokens and cost a run would need, calling nothing")
+    parser.add_argument("--export-requests", type=Path, metavar="FILE.jsonl",
+                        help="write the requests the cache cannot answer yet in the OpenAI batch input format "
+                             "(for vllm run-batch, Ray Data, a Batch API), calling nothing")
+    parser.add_argument("--import-answers", type=Path, metavar="FILE.jsonl",
+                        help="read answers in the OpenAI batch output format into the cache (all lines checked "
+                             "first; a bad file imports nothing); a re-run then judges from the cache")
     parser.add_argument("--concurrency", type=int, metavar="N", help="judge calls in flight at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -110,6 +116,9 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
+    if args.export_requests or args.import_answers:
+        from .offline import main_offline
+        return main_offline(args, judge, samples)
     run, scores, output = _judge_into_folder(args, judge, samples)
     _print_scores(scores)
     print(_summary(run, output), file=sys.stderr)

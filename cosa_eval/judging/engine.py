@@ -212,6 +212,30 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
                     cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
 
 
+class _Collector:
+    """Stands in for the sender: keeps the requests a run would send, and answers none."""
+
+    def __init__(self) -> None:
+        self.requests: list[JudgeRequest] = []
+
+    def send(self, requests: list[JudgeRequest], done: Any, label: str) -> None:
+        self.requests.extend(requests)
+
+
+def pending_requests(samples: list[Sample], judge: Judge | str, *,
+                     cache_path: str | Path | None = None) -> list[JudgeRequest]:
+    """What a run would send next, sending nothing: the questions the cache cannot answer, and
+    the re-asks of cached answers that could not be read."""
+    judge = _loaded(judge)
+    rubrics, items = _questions(samples)
+    collector = _Collector()
+    with JudgeSession(judge, cache_path=cache_path, progress=False) as session:
+        session._sender = collector            # type: ignore[assignment]
+        if items:
+            session.ask(rubrics, items)
+    return collector.requests
+
+
 def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> JudgedRecord:
     """A judged record: verdict values, or the first failure with every failing rubric's detail."""
     values = {rubric: v.value for rubric, v in verdicts.items() if v.is_valid}

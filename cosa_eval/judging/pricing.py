@@ -1,6 +1,8 @@
 """Token prices (USD per 1M tokens) and token estimates for dry runs."""
 from __future__ import annotations
 
+from typing import Any
+
 # Public list prices at the time of writing; a judge.yaml ``prices:`` field overrides these.
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.50, 10.00),
@@ -24,6 +26,12 @@ def cost_usd(prices: tuple[float, float] | None, input_tokens: int, output_token
     if prices is None:
         return 0.0
     return (input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000
+
+
+def fill_cost(response: Any, prices: tuple[float, float] | None) -> None:
+    """Price an answer from its tokens, unless its backend already did."""
+    if not response.cost_usd and prices is not None:
+        response.cost_usd = cost_usd(prices, response.input_tokens, response.output_tokens)
 
 
 def estimate_tokens(text: str) -> int:

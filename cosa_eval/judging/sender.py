@@ -16,7 +16,7 @@ from ..errors import CosaError
 from .backends.base import JudgeRequest, JudgeResponse
 from .cache import JudgeCache, is_empty
 from .judge import Judge
-from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens, fill_cost
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -114,8 +114,7 @@ class Sender:
         self._claims, self._stores = _PerTurn(cache.claim), _PerTurn(cache.put_many)
 
     def _account(self, response: JudgeResponse) -> None:
-        if not response.cost_usd and self.judge.prices is not None:
-            response.cost_usd = cost_usd(self.judge.prices, response.input_tokens, response.output_tokens)
+        fill_cost(response, self.judge.prices)
         self.stats.input_tokens += response.input_tokens
         self.stats.output_tokens += response.output_tokens
         self.stats.cost_usd += response.cost_usd

@@ -138,9 +138,28 @@ class OpenAIBackend:
             await self._client.close()
         self._loop, self._client, self._gate = None, None, None
 
+    def request_body(self, request: JudgeRequest) -> dict[str, Any]:
+        """The JSON body of the online call for ``request`` (batch input files carry exactly this)."""
+        return self._body(self._served.resolve(), request)[1]
+
+    def read_answer(self, request: JudgeRequest, status: int | None, body: dict[str, Any]) -> JudgeResponse:
+        """An answer that came back another way (a batch output line's status and body, or its
+        error object when ``status`` is None), read as an online answer is; never raises."""
+        mode = _mode(request)
+        try:
+            if status is None:
+                raise _Retry(f"the engine reported an error: {json.dumps(body)}")
+            if status != 200:
+                raise status_failure(status, redact(json.dumps(body)), None, self.model, mode)
+            return _response_of(body, request, mode)
+        except _Final as final:
+            return JudgeResponse(failure=final.kind, detail=scrub(str(final)))
+        except (_Retry, CosaError) as exc:
+            return JudgeResponse(failure="api_error", detail=scrub(str(exc)))
+
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, dict[str, Any]]:
         """The verdict format used and the call's JSON body."""
-        mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
+        mode = _mode(request)
         body: dict[str, Any] = {"model": model, **self.sampling}
         if mode != "free":
             body["response_format"] = response_format(request.verdict, self.rationale_chars, self.schema_style)
@@ -196,6 +215,11 @@ class OpenAIBackend:
         except (ValueError, TypeError) as exc:
             raise _Retry(f"malformed response ({type(exc).__name__})") from None
         return _response_of(data, request, mode)
+
+
+def _mode(request: JudgeRequest) -> str:
+    """The verdict format a request is asked and read in."""
+    return request.verdict_format if request.verdict in VERDICT_KINDS else "free"
 
 
 def _response_of(data: Any, request: JudgeRequest, mode: str) -> JudgeResponse:
