@@ -9,7 +9,8 @@ Usage::
         ...                                                   # run the code under test
         assert server.completions == 10                       # answered chat completions
 
-Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models`` (lists ``models``, default just
+Endpoints: ``POST /v1/chat/completions``, the Batch API (``/v1/files``, ``/v1/batches``: see
+``batch_api.py``; ``server.batch`` holds its state) and ``GET /v1/models`` (lists ``models``, default just
 ``model``; like llama.cpp, any requested name is answered).
 
 Answers: ``answer(messages) -> str`` maps the request's messages to the reply text (default:
@@ -57,6 +58,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from batch_api import BatchAPI
 
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "empty", "slow")     # the transient ones
 EXTRA_FAULTS = ("401", "content_filter", "418")   # only by fault_rule: a rejected key, a filtered prompt, an odd status
@@ -133,6 +136,7 @@ class _State:
     echo: bool = False
     snapshot: str = ""              # the model answers name; "" echoes the requested name
     fingerprint: str = FINGERPRINT
+    batch: Any = None                   # the Batch API (batch_api.BatchAPI): /v1/files, /v1/batches
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -179,7 +183,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _echo(self) -> str:
         return f"{self.command} {self.path} {dict(self.headers.items())}"
 
+    def _batch_api(self, raw: bytes = b"") -> bool:
+        """Serve /v1/files and /v1/batches (not counted in ``requests``); False for other paths."""
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+        if not path.startswith(("/v1/files", "/v1/batches")):
+            return False
+        status, data = self.state.batch.handle(self.command, path, self.headers, raw)
+        if isinstance(data, bytes):
+            self._send(status, data)
+        else:
+            self._json(status, data)
+        return True
+
     def do_GET(self) -> None:
+        if self._batch_api():
+            return
         path = urllib.parse.urlsplit(self.path).path.rstrip("/")
         with self.state.lock:
             self.state.gets.append(self.path)
@@ -193,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._batch_api(raw):
+            return
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
@@ -351,6 +371,7 @@ class FakeOpenAIServer:
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
                              tuple(unsupported), slots, tuple(models), framing, echo, snapshot, fingerprint)
+        self.batch = self._state.batch = BatchAPI(lambda line, number: batch_output_line(self._state, line, number))
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True

@@ -8,7 +8,9 @@ Raw text is stored, so outputs can be re-parsed for free.
 Runs sharing one cache send each request once: a sender *claims* a key (a row in ``claims`` with
 its owner and a lease, taken in one transaction) before sending it; another run that finds the key
 claimed waits for the answer. A live owner renews its leases; a crashed owner's lease runs out and
-the key may be taken over; a failure that is not cached releases the claim.
+the key may be taken over; a failure that is not cached releases the claim. Keys in a provider
+batch (tables ``batches`` and ``batch_keys``, see ``batch_ledger.py``) are never claimed: their
+answers come from the batch.
 """
 from __future__ import annotations
 
@@ -52,6 +54,18 @@ CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     expires REAL NOT NULL
+)""", """
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    file_id TEXT,
+    batch_id TEXT,
+    created REAL NOT NULL
+)""", """
+CREATE TABLE IF NOT EXISTS batch_keys (
+    key TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL
 )""")
 # Columns added since the first schema: a cache written before them gains them, empty, when opened.
 _ADDED_COLUMNS = {"model": "TEXT NOT NULL DEFAULT ''", "system_fingerprint": "TEXT NOT NULL DEFAULT ''"}
@@ -176,6 +190,7 @@ class JudgeCache:
         keys = list(dict.fromkeys(keys))
         answered: dict[str, JudgeResponse] = {}
         holders: dict[str, str] = {}
+        batched: set[str] = set()          # in a provider batch: its answer comes from there
         now = time.time()
         with self._transaction("claim requests") as db:
             for chunk, marks in _chunks(keys):
@@ -184,8 +199,9 @@ class JudgeCache:
                 holders.update(db.execute(
                     f"SELECT key, owner FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
                     [*chunk, self.owner, now]))
+                batched.update(row[0] for row in db.execute(f"SELECT key FROM batch_keys WHERE key IN ({marks})", chunk))
             alive = {owner: _is_alive(owner) for owner in set(holders.values())}
-            held = {key for key, owner in holders.items() if alive[owner]}
+            held = {key for key, owner in holders.items() if alive[owner]} | batched
             mine = [key for key in keys if key not in answered and key not in held]
             db.executemany("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?,?,?)",
                            [(key, self.owner, now + self.lease_s) for key in mine])
@@ -207,8 +223,9 @@ class JudgeCache:
             db = self._connect()
             try:
                 while not stop.wait(self.lease_s / 4):
-                    db.execute("UPDATE claims SET expires = ? WHERE owner = ?",
-                               (time.time() + self.lease_s, self.owner))
+                    for table in ("claims", "batches"):
+                        db.execute(f"UPDATE {table} SET expires = ? WHERE owner = ?",
+                                   (time.time() + self.lease_s, self.owner))
             except sqlite3.Error:
                 pass         # the main connection reports problems with the file; leases then run out
             finally:
@@ -253,9 +270,10 @@ class JudgeCache:
                 yield row[0], row[1], _response_of(row)
 
     def close(self) -> None:
-        """Release this run's remaining claims and close (every answer is already committed)."""
+        """Release this run's remaining claims and batches, and close (every answer is already committed)."""
         try:
             self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+            self._db.execute("UPDATE batches SET expires = 0 WHERE owner = ?", (self.owner,))   # any run collects them
         except sqlite3.Error:
             pass             # a damaged or vanished file: the lease runs out on its own
         self._db.close()

@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop sending judge calls once this much has been spent in this run")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the calls, tokens and cost a run would need, calling nothing")
+    parser.add_argument("--batch", action="store_true",
+                        help="send through the provider's Batch API (OpenAI, Azure OpenAI: half price, up to 24 h); "
+                             "a killed run's batches are collected by a re-run")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="with --batch: submit the batches and exit; re-run the same command to collect them")
     parser.add_argument("--export-requests", type=Path, metavar="FILE.jsonl",
                         help="write the requests the cache cannot answer yet in the OpenAI batch input format "
                              "(for vllm run-batch, Ray Data, a Batch API), calling nothing")
@@ -119,7 +124,12 @@ def main(args: argparse.Namespace) -> int:
     if args.export_requests or args.import_answers:
         from .offline import main_offline
         return main_offline(args, judge, samples)
-    run, scores, output = _judge_into_folder(args, judge, samples)
+    from .batch import BatchesPending
+    try:
+        run, scores, output = _judge_into_folder(args, judge, samples)
+    except BatchesPending as pending:
+        print(f"cosa-eval: {pending} (exit status {EXIT_UNJUDGED})", file=sys.stderr)
+        return EXIT_UNJUDGED
     _print_scores(scores)
     print(_summary(run, output), file=sys.stderr)
     return _exit_status(run.records, output)
@@ -135,13 +145,20 @@ def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> t
     output = args.output or default_output(args.samples, judge.name)
     claim_output(output, manifest, args.overwrite)
     run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, batch=_batch_mode(args))
     identity = judge.identity()
     manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend, model=judge.config.model,
                     sampling=judge.config.sampling, judge_identity=identity, stats=vars(run.stats))
     extra = {"parser": parser, "judge_endpoint": identity.get("endpoint", ""),
              "parser_disagreements": run.stats.parser_disagreements}
     return run, write_run_outputs(output, run.records, manifest, extra), output
+
+
+def _batch_mode(args: argparse.Namespace) -> str | None:
+    """"wait" | "no-wait" for --batch [--no-wait], None online."""
+    if args.no_wait and not args.batch:
+        raise CosaError("--no-wait applies to --batch; add --batch, or leave --no-wait out")
+    return ("no-wait" if args.no_wait else "wait") if args.batch else None
 
 
 def judge_folder(samples: list[str], judge: str, output: Path, *, cache: Path | None = None,

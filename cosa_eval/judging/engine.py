@@ -18,7 +18,7 @@ from .backends.base import JudgeRequest, JudgeResponse
 from .cache import JudgeCache, default_cache_path
 from .judge import Judge, load_judge, safety_rubric, sample_item
 from .parsers import Parsed
-from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+from .pricing import EXPECTED_OUTPUT_TOKENS, batch_prices, cost_usd, estimate_tokens
 from .rubric import spec_of
 from .sender import RunStats, Sender
 
@@ -36,10 +36,13 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    batch_cost_usd: float | None = None     # the same calls through a provider's Batch API
 
     def summary(self) -> str:
         """One line for the terminal."""
         cost = "unknown (no prices for this model)" if self.cost_usd is None else f"${self.cost_usd:.2f}"
+        if self.batch_cost_usd is not None:
+            cost += f" online, ${self.batch_cost_usd:.2f} with --batch"
         return (f"dry run with judge {self.judge}: {self.judgments} judgments, {self.cached} cached, "
                 f"{self.calls} calls to make, ~{self.input_tokens:,} input + ~{self.output_tokens:,} "
                 f"output tokens, estimated cost {cost} (re-asks not included)")
@@ -94,11 +97,14 @@ class JudgeSession:
     """One judge with its cache open; ``ask`` is the single judging loop."""
 
     def __init__(self, judge: Judge, *, cache_path: str | Path | None = None, max_cost: float | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, batch: str | None = None) -> None:
         self.judge = judge
         self.stats = RunStats(parser=judge.config.parser)
         self.cache = JudgeCache(cache_path or default_cache_path())
-        self._sender = Sender(judge, self.cache, self.stats, max_cost, progress)
+        self._sender: Any = Sender(judge, self.cache, self.stats, max_cost, progress)
+        if batch:                              # "wait" | "no-wait": the provider's Batch API
+            from .batch import BatchSender
+            self._sender = BatchSender(judge, self.cache, self.stats, max_cost, progress, wait=batch == "wait")
 
     def __enter__(self) -> "JudgeSession":
         return self
@@ -209,7 +215,8 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
     cached = sum(r.key in hits for r in requests)
     return Estimate(judge=judge.name, judgments=len(requests), cached=cached,
                     calls=len(todo), input_tokens=tokens_in, output_tokens=tokens_out,
-                    cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
+                    cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out),
+                    batch_cost_usd=None if prices is None else cost_usd(batch_prices(prices), tokens_in, tokens_out))
 
 
 class _Collector:
@@ -230,7 +237,7 @@ def pending_requests(samples: list[Sample], judge: Judge | str, *,
     rubrics, items = _questions(samples)
     collector = _Collector()
     with JudgeSession(judge, cache_path=cache_path, progress=False) as session:
-        session._sender = collector            # type: ignore[assignment]
+        session._sender = collector
         if items:
             session.ask(rubrics, items)
     return collector.requests
@@ -267,14 +274,15 @@ def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> Judge
 
 
 def judge_run(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
-              max_cost: float | None = None, progress: bool = True) -> JudgingRun:
-    """Judge samples; returns records in sample order and the run's accounting."""
+              max_cost: float | None = None, progress: bool = True, batch: str | None = None) -> JudgingRun:
+    """Judge samples; returns records in sample order and the run's accounting. ``batch``: "wait"
+    or "no-wait" sends through the provider's Batch API (``batch.py``)."""
     judge = _loaded(judge)
     if max_cost is not None and judge.prices is None:
         raise CosaError(f"a cost budget needs token prices, but judge {judge.name} ({judge.config.model}) "
                         f"has none; add 'prices: {{input: USD, output: USD}}' per 1M tokens to {judge.config.path}")
     rubrics, items = _questions(samples)
-    with JudgeSession(judge, cache_path=cache_path, max_cost=max_cost, progress=progress) as session:
+    with JudgeSession(judge, cache_path=cache_path, max_cost=max_cost, progress=progress, batch=batch) as session:
         verdicts = session.ask(rubrics, items) if items else []
     records = [_record(sample, dict(zip(rubrics[2 * i:2 * i + 2], verdicts[2 * i:2 * i + 2])), judge)
                for i, sample in enumerate(samples)]

@@ -23,7 +23,6 @@ from .engine import pending_requests
 from .judge import Judge
 from .pricing import fill_cost
 
-BATCH_URL = "/v1/chat/completions"
 _FIX = "import the output file your engine wrote for an --export-requests file of these samples and judge"
 
 
@@ -36,16 +35,15 @@ def openai_format(judge: Judge) -> Any:
     return backend
 
 
-def request_lines(judge: Judge, requests: list[JudgeRequest]) -> list[dict[str, Any]]:
-    """Batch input lines: the cache key as ``custom_id``, the online call's body as ``body``."""
-    backend = openai_format(judge)
-    return [{"custom_id": r.key, "method": "POST", "url": BATCH_URL, "body": backend.request_body(r)}
-            for r in requests]
+def request_line(backend: Any, request: JudgeRequest) -> dict[str, Any]:
+    """A batch input line: the cache key as ``custom_id``, the online call's body as ``body``."""
+    return {"custom_id": request.key, "method": "POST", "url": backend.batch_url, "body": backend.request_body(request)}
 
 
 def export_requests(samples: list, judge: Judge, path: Path, cache_path: Path | None) -> int:
     """Write the run's pending requests to ``path`` (atomically); returns how many."""
-    lines = request_lines(judge, pending_requests(samples, judge, cache_path=cache_path))
+    backend = openai_format(judge)
+    lines = [request_line(backend, r) for r in pending_requests(samples, judge, cache_path=cache_path)]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:

@@ -11,6 +11,8 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1": (2.00, 8.00),
     "gpt-4.1-mini": (0.40, 1.60),
 }
+# Provider batch APIs (OpenAI, Azure OpenAI) charge this share of the online price.
+BATCH_DISCOUNT = 0.5
 # Typical judge output length per rubric, for the dry-run estimate (a rationale plus the verdict).
 EXPECTED_OUTPUT_TOKENS = {"helpfulness": 180, "compliance": 200, "categories": 320}
 CHARS_PER_TOKEN = 4.0
@@ -19,6 +21,11 @@ CHARS_PER_TOKEN = 4.0
 def price_of(model: str, configured: tuple[float, float] | None) -> tuple[float, float] | None:
     """(input, output) USD per 1M tokens: the judge.yaml's, else the table's, else unknown."""
     return configured if configured is not None else PRICES.get(model)
+
+
+def batch_prices(prices: tuple[float, float] | None) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens through a provider's Batch API."""
+    return None if prices is None else (prices[0] * BATCH_DISCOUNT, prices[1] * BATCH_DISCOUNT)
 
 
 def cost_usd(prices: tuple[float, float] | None, input_tokens: int, output_tokens: int) -> float:

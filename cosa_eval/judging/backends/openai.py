@@ -43,7 +43,9 @@ class OpenAIBackend:
                  backoff_max_s: float = 60.0, base_url: str | None = None, require_base_url: bool = False,
                  provider: str = "", azure_endpoint: str | None = None, azure_deployment: str | None = None,
                  api_version: str | None = None, start_concurrency: int | None = None,
-                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema") -> None:
+                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema",
+                 batch_max_requests: int = 50_000, batch_max_bytes: int = 200 * 2**20,
+                 batch_poll_s: float = 30.0) -> None:
         unknown = sorted(set(sampling) - SAMPLING_KEYS)
         if unknown:
             raise CosaError(f"sampling option {unknown[0]!r} is not supported by the openai backend; "
@@ -65,6 +67,10 @@ class OpenAIBackend:
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
         remember_url(self.base_url)
         remember_url(self.azure_endpoint)
+        # --batch: the provider's limits per input file, and how often a batch is polled
+        self.batch_max_requests, self.batch_max_bytes = int(batch_max_requests), int(batch_max_bytes)
+        self.batch_poll_s = float(batch_poll_s)
+        self.batch_url = "/chat/completions" if self.azure_endpoint else "/v1/chat/completions"
         self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
                                    self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
         self._loop: Any = None
@@ -111,18 +117,25 @@ class OpenAIBackend:
             endpoint = public_url(self.base_url or OPENAI_URL).rstrip("/")
         return {"endpoint": endpoint, "model": self._served.resolve()}
 
+    def _azure(self) -> dict[str, str | None] | None:
+        if not self.azure_endpoint:
+            return None
+        return {"azure_endpoint": self.azure_endpoint, "azure_deployment": self.azure_deployment,
+                "api_version": self.api_version}
+
+    def batch_client(self) -> Any:
+        """A synchronous client for the Files and Batches endpoints (``--batch``)."""
+        return make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
+                           connections=2, azure=self._azure(), is_async=False)
+
     def _client_for_loop(self) -> None:
         """The client and the in-flight limit for this event loop (connections cannot cross loops)."""
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
         maximum = min(self.concurrency, self._served.slots or self.concurrency)
-        azure = None
-        if self.azure_endpoint:
-            azure = {"azure_endpoint": self.azure_endpoint, "azure_deployment": self.azure_deployment,
-                     "api_version": self.api_version}
         self._client = make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
-                                   connections=maximum, azure=azure)
+                                   connections=maximum, azure=self._azure())
         self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
 
     async def complete(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
