@@ -24,7 +24,7 @@ from .backends.base import JudgeRequest, JudgeResponse
 from .batch_ledger import BatchLedger, LedgerBatch
 from .cache import JudgeCache
 from .judge import Judge
-from .offline import _outcome, openai_format, request_line
+from .offline import line_outcome, openai_format, request_line
 from .pricing import batch_prices, fill_cost
 from .sender import RunStats, estimated_cost
 
@@ -132,7 +132,7 @@ class BatchSender:
             for number, row in _rows(client, file_id):
                 key = row.get("custom_id")
                 if key in todo and key in batch.keys:
-                    status, body = _outcome(row, f"batch {info.id} file {file_id}: line {number}")
+                    status, body = line_outcome(row, f"batch {info.id} file {file_id}: line {number}")
                     answers[key] = backend.read_answer(todo[key], status, body)
                     fill_cost(answers[key], prices)
         why = _why_not_run(info)

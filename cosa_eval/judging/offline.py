@@ -52,7 +52,7 @@ def export_requests(samples: list, judge: Judge, path: Path, cache_path: Path | 
     return len(lines)
 
 
-def _outcome(row: dict[str, Any], where: str) -> tuple[int | None, dict[str, Any]]:
+def line_outcome(row: dict[str, Any], where: str) -> tuple[int | None, dict[str, Any]]:
     """(HTTP status, body) of an output line; (None, error) when the engine reports an error."""
     response, error = row.get("response"), row.get("error")
     if response is None and isinstance(error, dict):
@@ -91,7 +91,7 @@ def read_answers(path: Path, bodies: Mapping[str, Mapping[str, Any]],
             raise CosaError(f"{where}: duplicate custom_id {key[:16]!r}... (also on line {seen[key]}); keep one "
                             "answer per request")
         seen[key] = number
-        status, body = _outcome(row, where)
+        status, body = line_outcome(row, where)
         if key in bodies:
             if status == 200:
                 _check_model(body, bodies[key].get("model"), where)
