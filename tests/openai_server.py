@@ -9,7 +9,8 @@ Usage::
         ...                                                   # run the code under test
         assert server.completions == 10                       # answered chat completions
 
-Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models`` (lists ``models``, default just
+Endpoints: ``POST /v1/chat/completions``, the Batch API (``/v1/files``, ``/v1/batches``: see
+``batch_api.py``; ``server.batch`` holds its state) and ``GET /v1/models`` (lists ``models``, default just
 ``model``; like llama.cpp, any requested name is answered).
 
 Answers: ``answer(messages) -> str`` maps the request's messages to the reply text (default:
@@ -39,7 +40,9 @@ which ``requests`` leaves out); ``reset()`` clears them.
 ``"chunked"`` (Transfer-Encoding: chunked), ``"close"`` (``Connection: close`` on every answer),
 ``"drop"`` (the connection closed after every answer without saying so, as an expired keep-alive).
 ``echo``: every answer and error body starts with the request line and headers as received (a
-server that reflects credentials back, for redaction tests). Run it alone with ``python tests/openai_server.py --port 8000``.
+server that reflects credentials back, for redaction tests). ``snapshot``: the model name answers
+report (default: the requested name, as a server that serves what it is asked for), and
+``fingerprint`` their ``system_fingerprint``; ``set(snapshot=...)`` moves the judge mid-run. Run it alone with ``python tests/openai_server.py --port 8000``.
 """
 from __future__ import annotations
 
@@ -56,9 +59,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from batch_api import BatchAPI
+
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "empty", "slow")     # the transient ones
 EXTRA_FAULTS = ("401", "content_filter", "418")   # only by fault_rule: a rejected key, a filtered prompt, an odd status
 CATEGORY_HINT = "Other Harms"
+FINGERPRINT = "fp_test0001"
 
 
 @dataclass
@@ -99,13 +105,14 @@ def rubric_answer(messages: list[dict]) -> str:
     return f"The answer could be rated [[0]] by a strict grader, but overall:\nRating: [[{value % 6}]]"
 
 
-def completion(model: str, messages: list[dict], reply: Reply, logprobs: dict | None = None) -> dict:
+def completion(model: str, messages: list[dict], reply: Reply, logprobs: dict | None = None,
+               fingerprint: str = FINGERPRINT) -> dict:
     """A chat.completion answer carrying ``reply``, with token counts of ~4 characters each."""
     prompt_chars = sum(len(m.get("content") or "") for m in messages)
     usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(reply.text or "") // 4 + 1}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "finish_reason": reply.finish_reason,
+            "system_fingerprint": fingerprint, "choices": [{"index": 0, "finish_reason": reply.finish_reason,
                          "message": {"role": "assistant", "content": reply.text},
                          **({"logprobs": logprobs} if logprobs else {})}], "usage": usage}
 
@@ -127,6 +134,9 @@ class _State:
     models: tuple[str, ...] = ()
     framing: str = "length"
     echo: bool = False
+    snapshot: str = ""              # the model answers name; "" echoes the requested name
+    fingerprint: str = FINGERPRINT
+    batch: Any = None                   # the Batch API (batch_api.BatchAPI): /v1/files, /v1/batches
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[Recorded] = field(default_factory=list)
     completions: int = 0
@@ -173,7 +183,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _echo(self) -> str:
         return f"{self.command} {self.path} {dict(self.headers.items())}"
 
+    def _batch_api(self, raw: bytes = b"") -> bool:
+        """Serve /v1/files and /v1/batches (not counted in ``requests``); False for other paths."""
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+        if not path.startswith(("/v1/files", "/v1/batches")):
+            return False
+        status, data = self.state.batch.handle(self.command, path, self.headers, raw)
+        if isinstance(data, bytes):
+            self._send(status, data)
+        else:
+            self._json(status, data)
+        return True
+
     def do_GET(self) -> None:
+        if self._batch_api():
+            return
         path = urllib.parse.urlsplit(self.path).path.rstrip("/")
         with self.state.lock:
             self.state.gets.append(self.path)
@@ -187,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._batch_api(raw):
+            return
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
@@ -232,24 +258,44 @@ class _Handler(BaseHTTPRequestHandler):
         self._complete(body)
 
     def _complete(self, body: Any) -> None:
-        state = self.state
-        messages = body.get("messages", []) if isinstance(body, dict) else []
-        reply = state.answer(messages)
-        reply = reply if isinstance(reply, Reply) else Reply(reply)
-        if state.echo and reply.text is not None:
+        reply = _reply(self.state, body)
+        if self.state.echo and reply.text is not None:
             reply = Reply(f"I was sent {self._echo()}\n{reply.text}", reply.finish_reason)
-        schema, kind = _schema_of(body)
-        if kind in state.unsupported:
-            return self._json(500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}})
-        logprobs = None
-        if schema is not None and reply.text is not None:
-            pieces = _structured_pieces(reply.text, schema)
-            reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
-            if body.get("logprobs") and "logprobs" not in state.unsupported:
-                logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
-        with state.lock:        # counted before the answer leaves, so a client that has it sees the count
-            state.completions += 1
-        self._json(200, completion(body.get("model", state.model), messages, reply, logprobs))
+        status, data = answer_completion(self.state, body, reply)
+        if status == 200:
+            with self.state.lock:       # counted before the answer leaves, so a client that has it sees the count
+                self.state.completions += 1
+        self._json(status, data)
+
+
+def _reply(state: "_State", body: Any) -> Reply:
+    reply = state.answer(body.get("messages", []) if isinstance(body, dict) else [])
+    return reply if isinstance(reply, Reply) else Reply(reply)
+
+
+def answer_completion(state: "_State", body: Any, reply: Reply | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of the chat completion this server gives for a request body (shared
+    by ``/v1/chat/completions`` and the batch endpoints); ``reply`` defaults to ``state.answer``'s."""
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    reply = _reply(state, body) if reply is None else reply
+    schema, kind = _schema_of(body)
+    if kind in state.unsupported:
+        return 500, {"error": {"message": f"validation error: response_format type {kind!r} is not supported"}}
+    logprobs = None
+    if schema is not None and reply.text is not None:
+        pieces = _structured_pieces(reply.text, schema)
+        reply = Reply("".join(text for text, _ in pieces), reply.finish_reason)
+        if body.get("logprobs") and "logprobs" not in state.unsupported:
+            logprobs = {"content": _logprob_tokens(pieces, int(body.get("top_logprobs") or 1))}
+    model = state.snapshot or (body.get("model", state.model) if isinstance(body, dict) else state.model)
+    return 200, completion(model, messages, reply, logprobs, state.fingerprint)
+
+
+def batch_output_line(state: "_State", line: dict, number: int) -> dict:
+    """The OpenAI batch *output* line answering one batch *input* line (``custom_id``, ``body``)."""
+    status, data = answer_completion(state, line.get("body"))
+    return {"id": f"batch_req_{number}", "custom_id": line.get("custom_id"),
+            "response": {"status_code": status, "request_id": f"req_{number}", "body": data}, "error": None}
 
 
 def _schema_of(body: Any) -> tuple[dict | None, str]:
@@ -317,13 +363,15 @@ class FakeOpenAIServer:
                  fault_rule: Callable[[int, Any], str | None] | None = None, latency_s: float = 0.0,
                  timeout_sleep_s: float = 2.0, slow_s: float = 0.2, retry_after: str = "0.05",
                  model: str = "judge-model", port: int = 0, unsupported: tuple[str, ...] = (),
-                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length", echo: bool = False) -> None:
+                 slots: int = 0, models: tuple[str, ...] = (), framing: str = "length", echo: bool = False,
+                 snapshot: str = "", fingerprint: str = FINGERPRINT) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
         self._state = _State(answer, fault_rate, tuple(fault_kinds), fault_rule, latency_s,
                              timeout_sleep_s, slow_s, retry_after, model, random.Random(seed),
-                             tuple(unsupported), slots, tuple(models), framing, echo)
+                             tuple(unsupported), slots, tuple(models), framing, echo, snapshot, fingerprint)
+        self.batch = self._state.batch = BatchAPI(lambda line, number: batch_output_line(self._state, line, number))
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
@@ -363,6 +411,11 @@ class FakeOpenAIServer:
             if not hasattr(self._state, name) or name in ("lock", "requests", "faults", "completions", "gets"):
                 raise AttributeError(f"not a server setting: {name}")
             setattr(self._state, name, value)
+
+    def answer_offline(self, lines: list[dict]) -> list[dict]:
+        """Batch output lines for batch input lines, answered as this server would, without HTTP
+        (an engine elsewhere: ``vllm run-batch``, Ray); nothing is counted."""
+        return [batch_output_line(self._state, line, number) for number, line in enumerate(lines)]
 
     def reset(self) -> None:
         """Forget recorded requests, answers and faults."""

@@ -8,7 +8,9 @@ Raw text is stored, so outputs can be re-parsed for free.
 Runs sharing one cache send each request once: a sender *claims* a key (a row in ``claims`` with
 its owner and a lease, taken in one transaction) before sending it; another run that finds the key
 claimed waits for the answer. A live owner renews its leases; a crashed owner's lease runs out and
-the key may be taken over; a failure that is not cached releases the claim.
+the key may be taken over; a failure that is not cached releases the claim. Keys in a provider
+batch (tables ``batches`` and ``batch_keys``, see ``batch_ledger.py``) are never claimed: their
+answers come from the batch.
 """
 from __future__ import annotations
 
@@ -44,14 +46,32 @@ CREATE TABLE IF NOT EXISTS answers (
     output_tokens INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL DEFAULT 0,
     seconds REAL NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    system_fingerprint TEXT NOT NULL DEFAULT ''
 )""", """
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     expires REAL NOT NULL
+)""", """
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    file_id TEXT,
+    batch_id TEXT,
+    created REAL NOT NULL
+)""", """
+CREATE TABLE IF NOT EXISTS batch_keys (
+    key TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL
 )""")
-_COLUMNS = "key, rubric, text, choice_probs, failure, detail, input_tokens, output_tokens, cost_usd, seconds"
+# Columns added since the first schema: a cache written before them gains them, empty, when opened.
+_ADDED_COLUMNS = {"model": "TEXT NOT NULL DEFAULT ''", "system_fingerprint": "TEXT NOT NULL DEFAULT ''"}
+_COLUMNS = ("key, rubric, text, choice_probs, failure, detail, input_tokens, output_tokens, cost_usd, seconds, "
+            "model, system_fingerprint")
+_MARKS = ",".join("?" * (_COLUMNS.count(",") + 2))      # the columns and ``created``
 _CHUNK = 500
 _DAMAGED = ("malformed", "not a database", "corrupt", "encrypted")
 
@@ -120,8 +140,13 @@ class JudgeCache:
             self._db = self._connect()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction("set up"):
             for statement in _SCHEMA:
                 self._db.execute(statement)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE answers ADD COLUMN {name} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -165,6 +190,7 @@ class JudgeCache:
         keys = list(dict.fromkeys(keys))
         answered: dict[str, JudgeResponse] = {}
         holders: dict[str, str] = {}
+        batched: set[str] = set()          # in a provider batch: its answer comes from there
         now = time.time()
         with self._transaction("claim requests") as db:
             for chunk, marks in _chunks(keys):
@@ -173,8 +199,9 @@ class JudgeCache:
                 holders.update(db.execute(
                     f"SELECT key, owner FROM claims WHERE key IN ({marks}) AND owner != ? AND expires > ?",
                     [*chunk, self.owner, now]))
+                batched.update(row[0] for row in db.execute(f"SELECT key FROM batch_keys WHERE key IN ({marks})", chunk))
             alive = {owner: _is_alive(owner) for owner in set(holders.values())}
-            held = {key for key, owner in holders.items() if alive[owner]}
+            held = {key for key, owner in holders.items() if alive[owner]} | batched
             mine = [key for key in keys if key not in answered and key not in held]
             db.executemany("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?,?,?)",
                            [(key, self.owner, now + self.lease_s) for key in mine])
@@ -196,8 +223,9 @@ class JudgeCache:
             db = self._connect()
             try:
                 while not stop.wait(self.lease_s / 4):
-                    db.execute("UPDATE claims SET expires = ? WHERE owner = ?",
-                               (time.time() + self.lease_s, self.owner))
+                    for table in ("claims", "batches"):
+                        db.execute(f"UPDATE {table} SET expires = ? WHERE owner = ?",
+                                   (time.time() + self.lease_s, self.owner))
             except sqlite3.Error:
                 pass         # the main connection reports problems with the file; leases then run out
             finally:
@@ -222,10 +250,10 @@ class JudgeCache:
         kept = [is_cacheable(response) for _key, _rubric, response in answers]
         rows = [(key, rubric, response.text, json.dumps(response.choice_probs) if response.choice_probs else None,
                  response.failure, response.detail, response.input_tokens, response.output_tokens,
-                 response.cost_usd, response.seconds, time.time())
+                 response.cost_usd, response.seconds, response.model, response.system_fingerprint, time.time())
                 for (key, rubric, response), keep in zip(answers, kept) if keep]
         with self._transaction("store answers") as db:
-            db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            db.executemany(f"INSERT OR REPLACE INTO answers ({_COLUMNS}, created) VALUES ({_MARKS})",
                            rows)
             db.executemany("DELETE FROM claims WHERE key = ? AND (owner = ? OR ?)",    # stored: anyone's claim
                            [(key, self.owner, keep) for (key, _rubric, _response), keep in zip(answers, kept)])
@@ -242,9 +270,10 @@ class JudgeCache:
                 yield row[0], row[1], _response_of(row)
 
     def close(self) -> None:
-        """Release this run's remaining claims and close (every answer is already committed)."""
+        """Release this run's remaining claims and batches, and close (every answer is already committed)."""
         try:
             self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+            self._db.execute("UPDATE batches SET expires = 0 WHERE owner = ?", (self.owner,))   # any run collects them
         except sqlite3.Error:
             pass             # a damaged or vanished file: the lease runs out on its own
         self._db.close()
@@ -272,7 +301,7 @@ def _is_alive(owner: str) -> bool:
 
 
 def _response_of(row: tuple) -> JudgeResponse:
-    _key, _rubric, text, probs, failure, detail, tokens_in, tokens_out, cost, seconds = row
+    _key, _rubric, text, probs, failure, detail, tokens_in, tokens_out, cost, seconds, model, fingerprint = row
     return JudgeResponse(text=text, choice_probs=json.loads(probs) if probs else None, failure=failure,
-                         detail=detail, input_tokens=tokens_in, output_tokens=tokens_out,
-                         cost_usd=cost, seconds=seconds, extra={"cached": True})
+                         detail=detail, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost,
+                         seconds=seconds, model=model, system_fingerprint=fingerprint, extra={"cached": True})

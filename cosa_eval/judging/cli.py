@@ -55,6 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop sending judge calls once this much has been spent in this run")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the calls, tokens and cost a run would need, calling nothing")
+    parser.add_argument("--batch", action="store_true",
+                        help="send through the provider's Batch API (OpenAI, Azure OpenAI: half price, up to 24 h); "
+                             "a killed run's batches are collected by a re-run")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="with --batch: submit the batches and exit; re-run the same command to collect them")
+    parser.add_argument("--export-requests", type=Path, metavar="FILE.jsonl",
+                        help="write the requests the cache cannot answer yet in the OpenAI batch input format "
+                             "(for vllm run-batch, Ray Data, a Batch API), calling nothing")
+    parser.add_argument("--import-answers", type=Path, metavar="FILE.jsonl",
+                        help="read answers in the OpenAI batch output format into the cache (all lines checked "
+                             "first; a bad file imports nothing); a re-run then judges from the cache")
     parser.add_argument("--concurrency", type=int, metavar="N", help="judge calls in flight at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -76,6 +87,7 @@ def _manifest(args: argparse.Namespace, judge: str, rubric_hashes: dict[str, str
 
 
 def _summary(run: Any, output: Path) -> str:
+    from ..snapshots import answered_by, snapshot_summary
     stats, records = run.stats, run.records
     valid = sum(r.is_valid for r in records)
     failures = ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items())) or "none"
@@ -84,7 +96,7 @@ def _summary(run: Any, output: Path) -> str:
             f"answered from the cache, {stats.reasked} re-asked, "
             f"${stats.cost_usd:.4f} spent; read with the {stats.parser} parser ({stats.parser_disagreements} "
             f"verdict{'' if stats.parser_disagreements == 1 else 's'} the other parser reads differently); "
-            f"wrote {output}")
+            f"{snapshot_summary(answered_by(records))}; wrote {output}")
 
 
 def _unanswered(count: int) -> str:
@@ -124,7 +136,15 @@ def main(args: argparse.Namespace) -> int:
             check_ready(judge)
         print(estimate(samples, judge, cache_path=args.cache).summary())
         return 0
-    run, scores, output = _judge_into_folder(args, judge, samples)
+    if args.export_requests or args.import_answers:
+        from .offline import main_offline
+        return main_offline(args, judge, samples)
+    from .batch import BatchesPending
+    try:
+        run, scores, output = _judge_into_folder(args, judge, samples)
+    except BatchesPending as pending:
+        print(f"cosa-eval: {pending} (exit status {EXIT_UNJUDGED})", file=sys.stderr)
+        return EXIT_UNJUDGED
     _print_scores(scores)
     print(_summary(run, output), file=sys.stderr)
     return _exit_status(run.records, output)
@@ -142,12 +162,19 @@ def _judge_into_folder(args: argparse.Namespace, judge: Any, samples: list) -> t
     output = args.output or default_output(args.samples, judge.name)
     claim_output(output, manifest, args.overwrite)
     run = judge_run(samples, judge, cache_path=args.cache, max_cost=args.max_cost,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, batch=_batch_mode(args))
     manifest.update(judge_file=str(judge.config.path), backend=judge.config.backend,
                     sampling=judge.config.sampling, stats=vars(run.stats))
     extra = {"parser": parser, "judge_endpoint": manifest["judge_identity"].get("endpoint", ""),
              "parser_disagreements": run.stats.parser_disagreements}
     return run, write_run_outputs(output, run.records, manifest, extra), output
+
+
+def _batch_mode(args: argparse.Namespace) -> str | None:
+    """"wait" | "no-wait" for --batch [--no-wait], None online."""
+    if args.no_wait and not args.batch:
+        raise CosaError("--no-wait applies to --batch; add --batch, or leave --no-wait out")
+    return ("no-wait" if args.no_wait else "wait") if args.batch else None
 
 
 def judge_folder(samples: list[str], judge: str, output: Path, *, cache: Path | None = None,

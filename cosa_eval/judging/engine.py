@@ -18,7 +18,7 @@ from .backends.base import JudgeRequest, JudgeResponse
 from .cache import JudgeCache, default_cache_path
 from .judge import Judge, load_judge, safety_rubric, sample_item
 from .parsers import Parsed
-from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+from .pricing import EXPECTED_OUTPUT_TOKENS, batch_prices, cost_usd, estimate_tokens
 from .rubric import spec_of
 from .sender import RunStats, Sender
 
@@ -37,10 +37,13 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    batch_cost_usd: float | None = None     # the same calls through a provider's Batch API
 
     def summary(self) -> str:
         """One line for the terminal."""
         cost = "unknown (no prices for this model)" if self.cost_usd is None else f"${self.cost_usd:.2f}"
+        if self.batch_cost_usd is not None:
+            cost += f" online, ${self.batch_cost_usd:.2f} with --batch"
         return (f"dry run with judge {self.judge}: {self.judgments} judgments ({self.questions} rubric "
                 f"questions, {self.cached} of them cached), {self.calls} calls to make, ~{self.input_tokens:,} "
                 f"input + ~{self.output_tokens:,} output tokens, estimated cost {cost} (re-asks not included)")
@@ -67,6 +70,7 @@ class Verdict:
     output_tokens: int = 0
     cost_usd: float = 0.0
     parsers_disagree: bool = False        # the final and reference rules read the text differently
+    answered_by: dict[str, str] | None = None   # the last answer's model and system_fingerprint, if reported
 
     @property
     def is_valid(self) -> bool:
@@ -87,17 +91,21 @@ class _Job:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    answered_by: dict[str, str] | None = None
 
 
 class JudgeSession:
     """One judge with its cache open; ``ask`` is the single judging loop."""
 
     def __init__(self, judge: Judge, *, cache_path: str | Path | None = None, max_cost: float | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, batch: str | None = None) -> None:
         self.judge = judge
         self.stats = RunStats(parser=judge.config.parser)
         self.cache = JudgeCache(cache_path or default_cache_path())
-        self._sender = Sender(judge, self.cache, self.stats, max_cost, progress)
+        self._sender: Any = Sender(judge, self.cache, self.stats, max_cost, progress)
+        if batch:                              # "wait" | "no-wait": the provider's Batch API
+            from .batch import BatchSender
+            self._sender = BatchSender(judge, self.cache, self.stats, max_cost, progress, wait=batch == "wait")
 
     def __enter__(self) -> "JudgeSession":
         return self
@@ -166,6 +174,8 @@ class JudgeSession:
             job.final = spec.parse(response.text, response.choice_probs, quoted, "final")
             job.reference = spec.parse(response.text, response.choice_probs, quoted, "reference")
         job.raw = response.text
+        job.answered_by = ({"model": response.model, "system_fingerprint": response.system_fingerprint}
+                           if response.model else None)
 
     def _verdict(self, job: _Job) -> Verdict:
         final = job.final or Parsed(failure="api_error", detail="no answer")
@@ -174,7 +184,7 @@ class JudgeSession:
         return Verdict(value=chosen.value, failure=chosen.failure, detail=chosen.detail,
                        attempts=len(job.history) + 1, raw=job.raw if not chosen.is_valid else None,
                        input_tokens=job.input_tokens, output_tokens=job.output_tokens, cost_usd=job.cost_usd,
-                       parsers_disagree=(final.value, final.failure) != (reference.value, reference.failure))
+                       answered_by=job.answered_by, parsers_disagree=(final.value, final.failure) != (reference.value, reference.failure))
 
 
 def _loaded(judge: Judge | str | Path) -> Judge:
@@ -209,7 +219,32 @@ def estimate(samples: list[Sample], judge: Judge | str, *, cache_path: str | Pat
     cached = sum(r.key in hits for r in requests)
     return Estimate(judge=judge.name, judgments=len(samples), questions=len(requests), cached=cached,
                     calls=len(todo), input_tokens=tokens_in, output_tokens=tokens_out,
-                    cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out))
+                    cost_usd=None if prices is None else cost_usd(prices, tokens_in, tokens_out),
+                    batch_cost_usd=None if prices is None else cost_usd(batch_prices(prices), tokens_in, tokens_out))
+
+
+class _Collector:
+    """Stands in for the sender: keeps the requests a run would send, and answers none."""
+
+    def __init__(self) -> None:
+        self.requests: list[JudgeRequest] = []
+
+    def send(self, requests: list[JudgeRequest], done: Any, label: str) -> None:
+        self.requests.extend(requests)
+
+
+def pending_requests(samples: list[Sample], judge: Judge | str, *,
+                     cache_path: str | Path | None = None) -> list[JudgeRequest]:
+    """What a run would send next, sending nothing: the questions the cache cannot answer, and
+    the re-asks of cached answers that could not be read."""
+    judge = _loaded(judge)
+    rubrics, items = _questions(samples)
+    collector = _Collector()
+    with JudgeSession(judge, cache_path=cache_path, progress=False) as session:
+        session._sender = collector
+        if items:
+            session.ask(rubrics, items)
+    return collector.requests
 
 
 def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> JudgedRecord:
@@ -225,6 +260,9 @@ def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> Judge
         "output_tokens": sum(v.output_tokens for v in verdicts.values()),
         "cost_usd": round(sum(v.cost_usd for v in verdicts.values()), 8),
     }
+    answered = {rubric: v.answered_by for rubric, v in verdicts.items() if v.answered_by}
+    if answered:
+        extra["answered_by"] = answered
     disagree = [rubric for rubric, v in verdicts.items() if v.parsers_disagree]
     if disagree:
         extra["parsers_disagree"] = disagree
@@ -240,14 +278,15 @@ def _record(sample: Sample, verdicts: dict[str, Verdict], judge: Judge) -> Judge
 
 
 def judge_run(samples: list[Sample], judge: Judge | str, *, cache_path: str | Path | None = None,
-              max_cost: float | None = None, progress: bool = True) -> JudgingRun:
-    """Judge samples; returns records in sample order and the run's accounting."""
+              max_cost: float | None = None, progress: bool = True, batch: str | None = None) -> JudgingRun:
+    """Judge samples; returns records in sample order and the run's accounting. ``batch``: "wait"
+    or "no-wait" sends through the provider's Batch API (``batch.py``)."""
     judge = _loaded(judge)
     if max_cost is not None and judge.prices is None:
         raise CosaError(f"a cost budget needs token prices, but judge {judge.name} ({judge.config.model}) "
                         f"has none; add 'prices: {{input: USD, output: USD}}' per 1M tokens to {judge.config.path}")
     rubrics, items = _questions(samples)
-    with JudgeSession(judge, cache_path=cache_path, max_cost=max_cost, progress=progress) as session:
+    with JudgeSession(judge, cache_path=cache_path, max_cost=max_cost, progress=progress, batch=batch) as session:
         verdicts = session.ask(rubrics, items) if items else []
     records = [_record(sample, dict(zip(rubrics[2 * i:2 * i + 2], verdicts[2 * i:2 * i + 2])), judge)
                for i, sample in enumerate(samples)]

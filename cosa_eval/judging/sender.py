@@ -18,7 +18,7 @@ from ..errors import CosaError
 from .backends.base import JudgeRequest, JudgeResponse
 from .cache import JudgeCache, is_empty
 from .judge import Judge
-from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens
+from .pricing import EXPECTED_OUTPUT_TOKENS, cost_usd, estimate_tokens, fill_cost
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -120,18 +120,10 @@ class Sender:
         self._claims, self._stores = _PerTurn(cache.claim), _PerTurn(cache.put_many)
 
     def _account(self, response: JudgeResponse) -> None:
-        if not response.cost_usd and self.judge.prices is not None:
-            response.cost_usd = cost_usd(self.judge.prices, response.input_tokens, response.output_tokens)
+        fill_cost(response, self.judge.prices)
         self.stats.input_tokens += response.input_tokens
         self.stats.output_tokens += response.output_tokens
         self.stats.cost_usd += response.cost_usd
-
-    def _estimate(self, chunk: list[JudgeRequest]) -> float:
-        """What a chunk may cost: its estimated input tokens, and output up to ``max_tokens``."""
-        cap = self.judge.config.sampling.get("max_tokens")
-        return sum(cost_usd(self.judge.prices, estimate_tokens("".join(m["content"] for m in r.messages)),
-                            1 if r.choices else cap or EXPECTED_OUTPUT_TOKENS.get(r.rubric, 320))
-                   for r in chunk)
 
     async def _reserve(self, cost: float, settled: asyncio.Condition) -> bool:
         """Wait until the budget has room beside the calls in flight, then reserve ``cost``;
@@ -163,7 +155,7 @@ class Sender:
     async def _send(self, backend: Any, chunk: list[JudgeRequest], settled: asyncio.Condition,
                     done: Callable[[JudgeRequest, JudgeResponse], None], bar: Any) -> None:
         """Send claimed requests within the budget; cache, account and deliver each answer."""
-        cost = self._estimate(chunk) if self.max_cost is not None else 0.0
+        cost = estimated_cost(self.judge, chunk, self.judge.prices) if self.max_cost is not None else 0.0
         if await self._reserve(cost, settled):
             self.in_flight += len(chunk)
             try:
@@ -211,6 +203,7 @@ class Sender:
         try:
             with self.cache.leases_kept():
                 await drain(requests)
+                _refuse_batched(self.cache, self.waiting)
                 while self.waiting:      # another run's keys: wait for its answers, or take them over
                     bar.set_postfix_str(f"{len(self.waiting)} being answered by another run", refresh=False)
                     await asyncio.sleep(_POLL_S)
@@ -250,6 +243,23 @@ class Sender:
         with tqdm(total=len(requests), desc=label, unit="call", disable=not self.progress,
                   file=sys.stderr, dynamic_ncols=True) as bar:
             _run_coroutine(lambda: self._all(requests, done, bar))
+
+
+def _refuse_batched(cache: JudgeCache, waiting: list[JudgeRequest]) -> None:
+    """Keys in a provider batch are answered by that batch, which only a --batch run collects."""
+    from .batch_ledger import BatchLedger
+    batched = BatchLedger(cache).holding([r.key for r in waiting]) if waiting else set()
+    if batched:
+        raise CosaError(f"{len(batched)} of these requests are in provider batches not yet collected; re-run "
+                        "with --batch to collect them (they are never sent twice)")
+
+
+def estimated_cost(judge: Judge, chunk: list[JudgeRequest], prices: tuple[float, float] | None) -> float:
+    """What a chunk may cost at ``prices``: its estimated input tokens, and output up to ``max_tokens``."""
+    cap = judge.config.sampling.get("max_tokens")
+    return sum(cost_usd(prices, estimate_tokens("".join(m["content"] for m in r.messages)),
+                        1 if r.choices else cap or EXPECTED_OUTPUT_TOKENS.get(r.rubric, 320))
+               for r in chunk)
 
 
 async def _complete(backend: Any, chunk: list[JudgeRequest]) -> list[JudgeResponse]:

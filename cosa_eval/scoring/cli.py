@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--allow-partial", action="store_true",
                      help="add a run that lm_eval cut (--limit, --samples) or that covers fewer configs or "
                           "documents than its benchmark declares; its rows are marked partial")
+    add.add_argument("--allow-mixed-judge", action="store_true",
+                     help="add a run whose answers came from more than one judge snapshot (refused by default)")
     _bootstrap_options(add)
     render = sub.add_parser("render", help="write leaderboard.md, leaderboard.html and leaderboard.png",
                             description="Render the results CSVs as markdown, a static HTML page and a plot.")
@@ -73,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "add":
         rows = leaderboard.add_runs(args.runs, args.results, model=args.model, cascade_oracle=args.cascade_oracle,
                                     n_resamples=args.resamples, seed=args.seed, min_valid_rate=args.min_valid_rate,
-                                    allow_partial=args.allow_partial)
+                                    allow_partial=args.allow_partial, allow_mixed_judge=args.allow_mixed_judge)
         for row in rows:
             ci = f"[{row['cosa_score_ci_low']}, {row['cosa_score_ci_high']}]"
             endpoint = f", endpoint {row['judge_endpoint']}" if row["judge_endpoint"] else ""

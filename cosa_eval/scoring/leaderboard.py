@@ -19,6 +19,7 @@ from ..errors import CosaError, redact
 from ..manifest import check_run_files
 from ..records import find_judged_files, read_judged
 from ..samples import read_run_info
+from ..snapshots import answered_by, snapshot_label
 from ..types import JudgedRecord
 from . import tables
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, paired_compare
@@ -134,7 +135,8 @@ def run_rows(run: Run, *, cascade_oracle: bool = False, n_resamples: int = DEFAU
                "benchmark": score["benchmark"], "variant": score["variant"],
                "judge": score["judge"], "scoring": score["scoring"], "parser": setting["parser"]}
         rows.append({**_summary_row(key, run.info, score, ci), "judge_endpoint": setting["judge_endpoint"],
-                     "partial": partial_reason(records, run.lm_eval), "judge_caveat": judge_caveat(records)})
+                     "partial": partial_reason(records, run.lm_eval), "judge_caveat": judge_caveat(records),
+                     "judge_snapshot": snapshot_label(answered_by(records))})
         for config_id, metrics in score["configs"].items():
             config_rows.append(_config_row(key, config_id, metrics, ci["configs"].get(config_id)))
     return rows, config_rows
@@ -206,9 +208,19 @@ def check_complete(run: Run, rows: list[dict[str, Any]]) -> None:
                             "it marked as partial")
 
 
+def check_one_snapshot(run: Run, rows: list[dict[str, Any]]) -> None:
+    """Refuse a row whose answers came from more than one judge snapshot."""
+    for row in rows:
+        if "+" in row["judge_snapshot"]:
+            raise CosaError(f"{run.path}: {row['benchmark']}/{row['variant']} judged by {row['judge']} mixes answers "
+                            f"of judge snapshots {row['judge_snapshot'].replace('+', ' and ')}; re-judge it with a "
+                            "fresh cache (--cache NEW) so one snapshot answers all, or pass --allow-mixed-judge")
+
+
 def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, model: str | None = None,
              cascade_oracle: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-             min_valid_rate: float = DEFAULT_MIN_VALID_RATE, allow_partial: bool = False) -> list[dict[str, str]]:
+             min_valid_rate: float = DEFAULT_MIN_VALID_RATE, allow_partial: bool = False,
+             allow_mixed_judge: bool = False) -> list[dict[str, str]]:
     """Add or update the rows of ``runs`` in the results folder's two CSVs; returns the new rows.
     A partial run is refused unless ``allow_partial``; then its rows say why they are partial.
 
@@ -225,6 +237,8 @@ def add_runs(runs: list[str | Path], results_dir: str | Path | None = None, *, m
         rows, config_rows = run_rows(run, cascade_oracle=cascade_oracle, n_resamples=n_resamples, seed=seed)
         check_valid_rate(run, rows, min_valid_rate)
         checked.append((run, rows))
+        if not allow_mixed_judge:
+            check_one_snapshot(run, rows)
         for row in _text_rows(rows):
             key = tuple(row[k] for k in tables.KEY)
             if key in origin:

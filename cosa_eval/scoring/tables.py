@@ -29,7 +29,7 @@ RESULTS_ENV = "COSA_RESULTS_DIR"
 # One row is one (model, model_args, benchmark, variant, judge, scoring, parser); adding it again replaces it.
 KEY = ("model", "model_args", "benchmark", "variant", "judge", "scoring", "parser")
 LEADERBOARD_COLUMNS = (
-    *KEY, "judge_endpoint", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
+    *KEY, "judge_endpoint", "judge_snapshot", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
     "n", "n_valid", "valid_rate", "failures",
     "cosa_score", "cosa_score_ci_low", "cosa_score_ci_high",
     "seen_cosa_score", "seen_cosa_score_ci_low", "seen_cosa_score_ci_high",
@@ -46,9 +46,9 @@ BY_CONFIG_COLUMNS = (
     "helpful_rate", "safe_rate", "n_fully_allowed", "over_refusal", "violations", "source",
 )
 INT_COLUMNS = frozenset({"n", "n_valid", "n_fully_allowed", "bootstrap_resamples", "bootstrap_seed"})
-TEXT_COLUMNS = frozenset({*KEY, "judge_endpoint", "rubric_hashes", "lm_eval_version", "cosa_eval_version", "date",
-                          "failures", "source", "reference", "config_id", "config_group", "violations",
-                          "partial", "judge_caveat"})
+TEXT_COLUMNS = frozenset({*KEY, "judge_endpoint", "judge_snapshot", "rubric_hashes", "lm_eval_version",
+                          "cosa_eval_version", "date", "failures", "source", "reference", "config_id",
+                          "config_group", "violations", "partial", "judge_caveat"})
 REQUIRED = frozenset({"model", "benchmark", "variant", "judge", "scoring", "source"})
 # Measured rows must carry their denominator beside the score.
 REQUIRED_MEASURED = frozenset({"n", "n_valid", "valid_rate", "cosa_score"})
@@ -56,7 +56,8 @@ CHOICES = {"variant": VARIANTS, "scoring": ("standard", "cascade_oracle"), "sour
            "parser": ("final", "reference")}
 # Columns added after tables were first published: a file without them reads as these values.
 ADDED_COLUMNS = {"parser": lambda row: "final" if row.get("source") == "measured" else "",
-                 "judge_endpoint": lambda row: "", "partial": lambda row: "", "judge_caveat": lambda row: ""}
+                 "judge_endpoint": lambda row: "", "judge_snapshot": lambda row: "", "partial": lambda row: "",
+                 "judge_caveat": lambda row: ""}
 _FIX = "fix the value, delete the row, or restore the file from git (git checkout -- FILE)"
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection): it is
 # written behind a ``'``, and so is one starting with ``'``, so the reader strips exactly one.

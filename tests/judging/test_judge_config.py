@@ -26,7 +26,7 @@ def test_shipped_judges_load_and_share_one_set_of_rubrics():
     judges = [load_judge(name) for name in shipped_judges()]
     assert {j.config.rubrics["helpfulness"] for j in judges} == {judges_dir() / "rubrics/helpfulness.jinja"}
     default = load_judge("gpt-4o").config
-    assert (default.backend, default.model, default.sampling["temperature"]) == ("openai", "gpt-4o", 0)
+    assert (default.backend, default.model, default.sampling["temperature"]) == ("openai", "gpt-4o-2024-08-06", 0)
     assert load_judge("transformers").config.logit_scoring
     assert load_judge("vllm").config.backend_options["tensor_parallel_size"] >= 1
     assert {p.parent.name for p in judges_dir().rglob("*.jinja")} == {"rubrics"}   # no per-judge copies

@@ -125,7 +125,7 @@ def test_gpt4o_refuses_a_foreign_base_url_unless_given_explicitly(judge_server, 
     assert explicit.identity() == {"endpoint": judge_server.base_url, "model": "judge-model"}
     assert judge.config.verdict_format == "free"
     monkeypatch.delenv("OPENAI_BASE_URL")
-    assert load_judge("gpt-4o").backend().identity() == {"endpoint": "https://api.openai.com/v1", "model": "gpt-4o"}
+    assert load_judge("gpt-4o").backend().identity() == {"endpoint": "https://api.openai.com/v1", "model": "gpt-4o-2024-08-06"}
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://acme.openai.azure.com")
     azure = load_backend_class("openai")("gpt-4o", {}, concurrency=2, azure_deployment="gpt4o-prod")
     assert azure.identity()["endpoint"] == "azure:https://acme.openai.azure.com deployment=gpt4o-prod"

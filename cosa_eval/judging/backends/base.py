@@ -38,6 +38,8 @@ class JudgeResponse:
     output_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    model: str = ""                                # the snapshot the API says answered ("" = not told)
+    system_fingerprint: str = ""                   # its backend configuration, as the API reports it
     extra: dict[str, Any] = field(default_factory=dict)
 
 

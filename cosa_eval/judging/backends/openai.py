@@ -43,7 +43,9 @@ class OpenAIBackend:
                  backoff_max_s: float = 60.0, base_url: str | None = None, require_base_url: bool = False,
                  provider: str = "", azure_endpoint: str | None = None, azure_deployment: str | None = None,
                  api_version: str | None = None, start_concurrency: int | None = None,
-                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema") -> None:
+                 rationale_chars: int = 400, top_logprobs: int = 10, schema_style: str = "json_schema",
+                 batch_max_requests: int = 50_000, batch_max_bytes: int = 200 * 2**20,
+                 batch_poll_s: float = 30.0) -> None:
         unknown = sorted(set(sampling) - SAMPLING_KEYS)
         if unknown:
             raise CosaError(f"sampling option {unknown[0]!r} is not supported by the openai backend; "
@@ -65,6 +67,10 @@ class OpenAIBackend:
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
         remember_url(self.base_url)
         remember_url(self.azure_endpoint)
+        # --batch: the provider's limits per input file, and how often a batch is polled
+        self.batch_max_requests, self.batch_max_bytes = int(batch_max_requests), int(batch_max_bytes)
+        self.batch_poll_s = float(batch_poll_s)
+        self.batch_url = "/chat/completions" if self.azure_endpoint else "/v1/chat/completions"
         self._served = ServedModel(model, self.base_url if not self.azure_endpoint else None,
                                    self._api_key, self.timeout_s, endpoint_given=self.explicit_base_url)
         self._loop: Any = None
@@ -110,18 +116,25 @@ class OpenAIBackend:
             endpoint = public_url(self.base_url or OPENAI_URL).rstrip("/")
         return {"endpoint": endpoint, "model": self._served.resolve()}
 
+    def _azure(self) -> dict[str, str | None] | None:
+        if not self.azure_endpoint:
+            return None
+        return {"azure_endpoint": self.azure_endpoint, "azure_deployment": self.azure_deployment,
+                "api_version": self.api_version}
+
+    def batch_client(self) -> Any:
+        """A synchronous client for the Files and Batches endpoints (``--batch``)."""
+        return make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
+                           connections=2, azure=self._azure(), is_async=False)
+
     def _client_for_loop(self) -> None:
         """The client and the in-flight limit for this event loop (connections cannot cross loops)."""
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
         maximum = min(self.concurrency, self._served.slots or self.concurrency)
-        azure = None
-        if self.azure_endpoint:
-            azure = {"azure_endpoint": self.azure_endpoint, "azure_deployment": self.azure_deployment,
-                     "api_version": self.api_version}
         self._client = make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
-                                   connections=maximum, azure=azure)
+                                   connections=maximum, azure=self._azure())
         self._loop, self._gate = loop, AdaptiveLimit(maximum, self.start_concurrency)
         self._redact = redactor()          # a server may echo a credential: masked before it is kept
 
@@ -138,9 +151,28 @@ class OpenAIBackend:
             await self._client.close()
         self._loop, self._client, self._gate, self._redact = None, None, None, None
 
+    def request_body(self, request: JudgeRequest) -> dict[str, Any]:
+        """The JSON body of the online call for ``request`` (batch input files carry exactly this)."""
+        return self._body(self._served.resolve(), request)[1]
+
+    def read_answer(self, request: JudgeRequest, status: int | None, body: dict[str, Any]) -> JudgeResponse:
+        """An answer that came back another way (a batch output line's status and body, or its
+        error object when ``status`` is None), read as an online answer is; never raises."""
+        mode, mask = _mode(request), self._redact or redactor()
+        try:
+            if status is None:
+                raise _Retry(f"the engine reported an error: {json.dumps(body)}")
+            if status != 200:
+                raise status_failure(status, mask(json.dumps(body)), None, self.model, mode)
+            return _response_of(body, request, mode, mask)
+        except _Final as final:
+            return JudgeResponse(failure=final.kind, detail=scrub(str(final)))
+        except (_Retry, CosaError) as exc:
+            return JudgeResponse(failure="api_error", detail=scrub(str(exc)))
+
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, dict[str, Any]]:
         """The verdict format used and the call's JSON body."""
-        mode = request.verdict_format if request.verdict in VERDICT_KINDS else "free"
+        mode = _mode(request)
         body: dict[str, Any] = {"model": model, **self.sampling}
         if mode != "free":
             body["response_format"] = response_format(request.verdict, self.rationale_chars, self.schema_style)
@@ -209,6 +241,11 @@ class OpenAIBackend:
         return _response_of(data, request, mode, self._redact)
 
 
+def _mode(request: JudgeRequest) -> str:
+    """The verdict format a request is asked and read in."""
+    return request.verdict_format if request.verdict in VERDICT_KINDS else "free"
+
+
 def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[str], str]) -> JudgeResponse:
     """Classify a completion: empty/odd answers are retried, length is truncated."""
     choices = data.get("choices") if isinstance(data, dict) else None
@@ -219,7 +256,9 @@ def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[
     text, finish = message.get("content"), choice.get("finish_reason")
     text = redact(text) if isinstance(text, str) else text
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")))
+    tokens = dict(input_tokens=_count(usage.get("prompt_tokens")), output_tokens=_count(usage.get("completion_tokens")),
+                  model=_name(data.get("model"), redact),
+                  system_fingerprint=_name(data.get("system_fingerprint"), redact))
     if finish == "content_filter" or message.get("refusal"):
         kind = "content filter" if finish == "content_filter" else "refusal"
         return JudgeResponse(text=text, failure="judge_refused", detail=f"the judge refused ({kind})", **tokens)
@@ -238,6 +277,11 @@ def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[
         raise CosaError("the judge server returned no logprobs; it does not support them: set "
                         "verdict_format: json_schema (or free) in the judge.yaml")
     return logprob_response(request, text, content, **tokens)
+
+
+def _name(value: Any, redact: Callable[[str], str]) -> str:
+    """A name the server reported (model, fingerprint): masked, at most 200 characters; else ""."""
+    return redact(value)[:200] if isinstance(value, str) else ""
 
 
 def _count(value: Any) -> int:
