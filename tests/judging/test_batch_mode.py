@@ -37,8 +37,8 @@ def judged(folder: Path, *, drop_cost: bool = False) -> dict[str, list[dict]]:
 
 
 @pytest.fixture
-def run_folder(tmp_path, shared_cosalign_rows, cosapien_configs) -> Path:
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
+def run_folder(tmp_path, cosalign_rows, cosapien_configs) -> Path:
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::100] + cosapien_samples(cosapien_configs)
     write_samples_file(tmp_path / "run", samples)
     return tmp_path / "run"
 

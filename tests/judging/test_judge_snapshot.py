@@ -29,9 +29,9 @@ def test_the_shipped_gpt4o_judge_names_a_dated_snapshot():
 
 
 def test_every_answer_records_its_snapshot_in_cache_records_run_and_scores(
-        judge_server, tmp_path, cache_path, shared_cosalign_rows, capsys):
+        judge_server, tmp_path, cache_path, cosalign_rows, capsys):
     judge_server.set(snapshot=SNAPSHOT_A, fingerprint="fp_aaa")
-    write_samples_file(tmp_path / "run", cosalign_samples(shared_cosalign_rows, 0, 3200)[::400])
+    write_samples_file(tmp_path / "run", cosalign_samples(cosalign_rows, 0, 3200)[::400])
     out = tmp_path / "out"
     assert cli("judge", tmp_path / "run", "--judge", write_judge(tmp_path / "judges"), "--output", out,
                "--no-progress") == 0
@@ -46,13 +46,13 @@ def test_every_answer_records_its_snapshot_in_cache_records_run_and_scores(
     assert {s["judge_snapshot"] for s in json.loads((out / "scores.json").read_text()).values()} == {SNAPSHOT_A}
     assert f"answered by {SNAPSHOT_A}" in capsys.readouterr().err
     results = tmp_path / "results"
-    assert cli("leaderboard", "add", out, "--model", "m", "--results", results) == 0
+    assert cli("leaderboard", "add", "--allow-partial", out, "--model", "m", "--results", results) == 0
     assert SNAPSHOT_A in (results / "leaderboard.csv").read_text()
 
 
 def test_a_run_answered_by_two_snapshots_says_so_and_the_leaderboard_refuses_it(
-        judge_server, tmp_path, cache_path, shared_cosalign_rows, capsys):
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::400]
+        judge_server, tmp_path, cache_path, cosalign_rows, capsys):
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::400]
     judge = write_judge(tmp_path / "judges")
     judge_server.set(snapshot=SNAPSHOT_A)
     write_samples_file(tmp_path / "half", samples[:4])
@@ -67,11 +67,11 @@ def test_a_run_answered_by_two_snapshots_says_so_and_the_leaderboard_refuses_it(
     run = json.loads((out / "judge_run.json").read_text())
     assert run["is_mixed_judge"] is True and set(run["answered_by"]) == {SNAPSHOT_A, SNAPSHOT_B}
     results = tmp_path / "results"
-    assert cli("leaderboard", "add", out, "--model", "m", "--results", results) == 2
+    assert cli("leaderboard", "add", "--allow-partial", out, "--model", "m", "--results", results) == 2
     err = capsys.readouterr().err
     assert err.startswith("cosa-eval: error:") and err.count("\n") == 1 and "--allow-mixed-judge" in err
     assert not (results / "leaderboard.csv").exists()
-    assert cli("leaderboard", "add", out, "--model", "m", "--results", results, "--allow-mixed-judge") == 0
+    assert cli("leaderboard", "add", "--allow-partial", out, "--model", "m", "--results", results, "--allow-mixed-judge") == 0
     board = (results / "leaderboard.csv").read_text()
     assert f"{SNAPSHOT_A}+{SNAPSHOT_B}" in board
 

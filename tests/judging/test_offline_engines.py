@@ -45,8 +45,8 @@ def write_lines(path: Path, items: list) -> Path:
 
 
 @pytest.fixture
-def run_folder(tmp_path, shared_cosalign_rows, cosapien_configs) -> Path:
-    samples = cosalign_samples(shared_cosalign_rows, 0, 3200)[::200] + cosapien_samples(cosapien_configs)[::2]
+def run_folder(tmp_path, cosalign_rows, cosapien_configs) -> Path:
+    samples = cosalign_samples(cosalign_rows, 0, 3200)[::200] + cosapien_samples(cosapien_configs)[::2]
     write_samples_file(tmp_path / "run", samples)
     return tmp_path / "run"
 
