@@ -13,7 +13,7 @@ DETAIL_CHARS = 300
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "logprobs", "grammar")
 
 
-class _Retry(Exception):
+class Retryable(Exception):
     """A failure worth another attempt; ``wait`` is the server's Retry-After, if any;
     ``overload`` says the server is saturated (the in-flight limit backs off)."""
 
@@ -22,7 +22,7 @@ class _Retry(Exception):
         self.wait, self.overload = wait, overload
 
 
-class _Final(Exception):
+class FinalFailure(Exception):
     """A failure that another attempt would repeat."""
 
     def __init__(self, kind: str, detail: str) -> None:
@@ -70,7 +70,7 @@ def status_failure(status: int, body: str, headers: Any, model: str, verdict_for
         return CosaError(f"the judge server rejected verdict_format {verdict_format} (HTTP {status}: "
                          f"{' '.join(scrub(body).split())[:160]}); {fix}")
     if status in RETRY_STATUS:
-        return _Retry(f"HTTP {status}", retry_after_seconds(headers),
+        return Retryable(f"HTTP {status}", retry_after_seconds(headers),
                       overload=status in OVERLOAD_STATUS or status >= 500)
     if status in (401, 403):
         return CosaError(f"the judge server rejected the API key (HTTP {status}); check OPENAI_API_KEY "
@@ -79,5 +79,5 @@ def status_failure(status: int, body: str, headers: Any, model: str, verdict_for
         return CosaError(f"the judge server answered HTTP 404 for model {model!r}; check the "
                          "judge.yaml model: and OPENAI_BASE_URL (GET /v1/models lists what it serves)")
     if status == 400 and "content_filter" in body.replace(" ", "_").lower():
-        return _Final("judge_refused", "the judge's content filter blocked the request")
-    return _Final("api_error", f"HTTP {status}: {body}")
+        return FinalFailure("judge_refused", "the judge's content filter blocked the request")
+    return FinalFailure("api_error", f"HTTP {status}: {body}")

@@ -21,7 +21,7 @@ from ...errors import CosaError
 from ...redaction import public_url, redactor, remember_url
 from .base import JudgeRequest, JudgeResponse
 from .http_client import OPENAI_URL, http_library, make_client
-from .http_errors import _Final, _Retry, retry_after_seconds, scrub, status_failure
+from .http_errors import FinalFailure, Retryable, retry_after_seconds, scrub, status_failure
 from .pacing import AdaptiveLimit
 from .served import ServedModel
 from .structured import VERDICT_KINDS, logprob_response, response_format, structured_response
@@ -161,13 +161,13 @@ class OpenAIBackend:
         mode, mask = _mode(request), self._redact or redactor()
         try:
             if status is None:
-                raise _Retry(f"the engine reported an error: {json.dumps(body)}")
+                raise Retryable(f"the engine reported an error: {json.dumps(body)}")
             if status != 200:
                 raise status_failure(status, mask(json.dumps(body)), None, self.model, mode)
             return _response_of(body, request, mode, mask)
-        except _Final as final:
+        except FinalFailure as final:
             return JudgeResponse(failure=final.kind, detail=scrub(str(final)))
-        except (_Retry, CosaError) as exc:
+        except (Retryable, CosaError) as exc:
             return JudgeResponse(failure="api_error", detail=scrub(str(exc)))
 
     def _body(self, model: str, request: JudgeRequest) -> tuple[str, dict[str, Any]]:
@@ -197,10 +197,10 @@ class OpenAIBackend:
                 outcome = "answered"
                 response.seconds = time.monotonic() - started
                 return response
-            except _Final as final:
+            except FinalFailure as final:
                 return JudgeResponse(failure=final.kind, detail=scrub(str(final)),
                                      seconds=time.monotonic() - started)
-            except _Retry as retry:
+            except Retryable as retry:
                 outcome = "overloaded" if retry.overload else "other"
                 detail, wait = str(retry), retry.wait
             finally:
@@ -228,16 +228,16 @@ class OpenAIBackend:
         try:
             raw = await self._post(body)
         except (openai.APITimeoutError, asyncio.TimeoutError):
-            raise _Retry(f"timed out after {self.timeout_s:g}s", overload=True) from None
+            raise Retryable(f"timed out after {self.timeout_s:g}s", overload=True) from None
         except openai.APIConnectionError as exc:
-            raise _Retry(f"connection error ({exc.__cause__ or exc})", overload=True) from None
+            raise Retryable(f"connection error ({exc.__cause__ or exc})", overload=True) from None
         except openai.APIStatusError as exc:
             raise status_failure(exc.status_code, self._redact(exc.response.text), exc.response.headers,
                                  self.model, mode) from None
         try:
             data = json.loads(raw.content)
         except (ValueError, TypeError) as exc:
-            raise _Retry(f"malformed response ({type(exc).__name__})") from None
+            raise Retryable(f"malformed response ({type(exc).__name__})") from None
         return _response_of(data, request, mode, self._redact)
 
 
@@ -250,7 +250,7 @@ def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[
     """Classify a completion: empty/odd answers are retried, length is truncated."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise _Retry("no choices in the response" if choices == [] else "malformed response")
+        raise Retryable("no choices in the response" if choices == [] else "malformed response")
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     text, finish = message.get("content"), choice.get("finish_reason")
@@ -266,7 +266,7 @@ def _response_of(data: Any, request: JudgeRequest, mode: str, redact: Callable[[
         return JudgeResponse(text=text, failure="truncated", detail="the judge hit max_tokens before "
                              "its verdict; raise sampling.max_tokens", **tokens)
     if not isinstance(text, str) or not text.strip():
-        raise _Retry("the response has no message content")
+        raise Retryable("the response has no message content")
     if mode == "free":
         return JudgeResponse(text=text, **tokens)
     if mode == "json_schema":
