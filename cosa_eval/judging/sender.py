@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 _POLL_S = 0.2            # how often a run waiting on another run's claims looks for their answers
 _QUIET_S = 10.0          # no answer for this long: say what the run is waiting for
+_CHECK_S = 1.0           # how often the run looks whether answers have stopped
 
 
 @dataclass
@@ -217,9 +219,9 @@ class Sender:
         """While calls get no answer (a server down, the backend retrying with backoff), say so: on the
         progress bar, or without one in a line every minute."""
         endpoint = self.judge.identity().get("endpoint") or self.judge.name
-        said = 0.0
+        said = -math.inf
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(_CHECK_S)
             quiet = time.monotonic() - self.last_answer
             if not self.in_flight or quiet < _QUIET_S:
                 continue
