@@ -39,15 +39,17 @@ class ServedModel:
         if self.base_url is None:
             self._resolved = self.model
             return self.model
-        served = self._served_ids()
-        if served is None:
-            if self.model == AUTO:
-                raise CosaError(f"cannot read the served model from {public_url(self.base_url)}/models (is the server "
-                                "up?); start it, or set model: in the judge.yaml to the name it serves")
-            self._resolved = self.model
-            return self.model
-        self._resolved = self._pick(served)
-        self.slots = self._slots()
+        with make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=self.timeout_s,
+                         connections=1, is_async=False) as client:          # one client for both reads
+            served = self._served_ids(client)
+            if served is None:
+                if self.model == AUTO:
+                    raise CosaError(f"cannot read the served model from {public_url(self.base_url)}/models (is the "
+                                    "server up?); start it, or set model: in the judge.yaml to the name it serves")
+                self._resolved = self.model
+                return self.model
+            self._resolved = self._pick(served)
+            self.slots = self._slots(client)
         return self._resolved
 
     def _pick(self, served: list[str]) -> str:
@@ -66,26 +68,25 @@ class ServedModel:
         raise CosaError(f"judge model {self.model!r} is not served by {public_url(self.base_url)} (it serves: {listed}); "
                         "set model: to a served name, or model: auto to use the one it serves")
 
-    def _get(self, url: str, timeout: float) -> Any:
+    @staticmethod
+    def _get(client: Any, url: str, timeout: float) -> Any:
         """JSON of a 200 answer to GET ``url`` (a path under the base URL, or a whole URL), else None."""
         import openai
-        with make_client(base_url=self.base_url, api_key=self._api_key(), timeout_s=timeout, connections=1,
-                         is_async=False) as client:
-            try:
-                response = client.get(url, cast_to=http_library().Response)
-                return json.loads(response.content) if response.status_code == 200 else None
-            except (openai.APIError, ValueError):
-                return None
+        try:
+            response = client.get(url, cast_to=http_library().Response, options={"timeout": timeout})
+            return json.loads(response.content) if response.status_code == 200 else None
+        except (openai.APIError, ValueError):
+            return None
 
-    def _served_ids(self) -> list[str] | None:
-        data = self._get("models", self.timeout_s)
+    def _served_ids(self, client: Any) -> list[str] | None:
+        data = self._get(client, "models", self.timeout_s)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             return None
         return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
-    def _slots(self) -> int | None:
+    def _slots(self, client: Any) -> int | None:
         root = split_base(str(self.base_url))[0].rstrip("/").removesuffix("/v1")
-        data = self._get(f"{root}/props", min(self.timeout_s, PROPS_TIMEOUT_S))
+        data = self._get(client, f"{root}/props", min(self.timeout_s, PROPS_TIMEOUT_S))
         slots = data.get("total_slots") if isinstance(data, dict) else None
         return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
